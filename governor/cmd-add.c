@@ -1,0 +1,172 @@
+/* cmd-add.c: queue a task; the id is printed only after the commit is durable. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "governor/cli.h"
+#include "policy/policy.h"
+#include "queue/queue.h"
+#include "queue/timefmt.h"
+
+/* Read the prompt from stdin, at most TASK_PROMPT_MAX bytes plus one to notice more. */
+static char *read_stdin(size_t *len)
+{
+	char *buf = malloc(TASK_PROMPT_MAX + 2);
+	if (!buf)
+		return NULL;
+	size_t n = fread(buf, 1, TASK_PROMPT_MAX + 1, stdin);
+	if (ferror(stdin)) {
+		free(buf);
+		return NULL;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static int add_meta(cJSON *meta, const char *kv, const struct cmd *self)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv)
+		return usage_error(self, "--meta wants KEY=VALUE, not '%s'", kv);
+	char *key = strndup(kv, (size_t)(eq - kv));
+	if (!key)
+		return EXIT_FAILURE_RUNTIME;
+	cJSON_DeleteItemFromObjectCaseSensitive(meta, key);
+	cJSON_AddStringToObject(meta, key, eq + 1);
+	free(key);
+	return EXIT_OK;
+}
+
+int cmd_add(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "priority", required_argument, NULL, 'p' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "source", required_argument, NULL, 's' },
+		{ "meta", required_argument, NULL, 'M' },
+		{ "max-retries", required_argument, NULL, 'r' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd *self = cmd_find("add");
+	const struct config *cfg = ctx->cfg;
+	int priority = TASK_PRIORITY_NORMAL, max_retries = cfg->max_retries, json = 0, opt, rc;
+	const char *model = NULL, *source = "cli", *why;
+	cJSON *meta = cJSON_CreateObject();
+	char *prompt = NULL, *cause = NULL, *end;
+	struct queue *q = NULL;
+	size_t len;
+
+	if (!meta)
+		return EXIT_FAILURE_RUNTIME;
+	while ((opt = getopt_long(argc, argv, "p:m:s:n", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'p':
+			if (task_priority_parse(optarg, &priority) < 0) {
+				errorf("invalid priority '%s': use low, normal, high or an integer from %d to %d",
+				       optarg, TASK_PRIORITY_MIN, TASK_PRIORITY_MAX);
+				rc = EXIT_DATAERR;
+				goto out;
+			}
+			break;
+		case 'm': model = optarg; break;
+		case 's': source = optarg; break;
+		case 'M':
+			if ((rc = add_meta(meta, optarg, self)) != EXIT_OK)
+				goto out;
+			break;
+		case 'r':
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+			if (end == optarg || *end || errno || v < 1 || v > 1000000) {
+				errorf("invalid --max-retries '%s': a whole number from 1 to 1000000", optarg);
+				rc = EXIT_DATAERR;
+				goto out;
+			}
+			max_retries = (int)v;
+			break;
+		case 'j': json = 1; break;
+		case 'n': ctx->dry_run = 1; break;
+		default:
+			rc = usage_error(self, "unknown or incomplete option '%s'", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind >= argc) {
+		rc = usage_error(self, "no prompt given");
+		goto out;
+	}
+	if (argc - optind > 1) {
+		rc = usage_error(self, "one prompt only; quote it: governor add \"%s ...\"", argv[optind]);
+		goto out;
+	}
+	if (strcmp(argv[optind], "-") == 0) {
+		if (!(prompt = read_stdin(&len))) {
+			errorf("cannot read the prompt from standard input: %s", strerror(errno));
+			rc = EXIT_FAILURE_RUNTIME;
+			goto out;
+		}
+	} else if (!(prompt = strdup(argv[optind]))) {
+		rc = EXIT_FAILURE_RUNTIME;
+		goto out;
+	} else {
+		len = strlen(prompt);
+	}
+	if (task_prompt_check(prompt, len, &why) < 0) {
+		errorf("%s", why);
+		rc = EXIT_DATAERR;
+		goto out;
+	}
+	if (model && !policy_model_allowed(&cfg->policy, model)) {
+		errorf("model '%s' is not allowed; models.allowed: %s", model, config_models_text(cfg));
+		rc = EXIT_DATAERR;
+		goto out;
+	}
+	if (ctx_open_state(ctx) < 0) {
+		rc = EXIT_FAILURE_RUNTIME;
+		goto out;
+	}
+	struct task *t = task_new(prompt, priority, model, source, max_retries, time_now_ms());
+	if (!t) {
+		errorf("out of memory");
+		rc = EXIT_FAILURE_RUNTIME;
+		goto out;
+	}
+	cJSON_Delete(t->metadata);
+	t->metadata = meta;
+	meta = NULL;
+	if ((rc = queue_begin(ctx->statefd, &q, &cause)) < 0 || (rc = queue_append(q, t)) < 0 ||
+	    (!ctx->dry_run && (rc = queue_commit(q, &cause)) < 0)) {
+		rc = fail_cause(exit_for_queue_error(rc), cause ? cause : strdup("out of memory"));
+		if (!q)
+			task_free(t);
+		goto out;
+	}
+	char id[TASK_ID_MAX];
+	task_id_format(t->id, id);
+	if (json) {
+		cJSON *j = task_to_json(t);
+		rc = j && print_json_line(j) == 0 ? EXIT_OK : EXIT_FAILURE_RUNTIME;
+		cJSON_Delete(j);
+	} else {
+		rc = puts(id) < 0 ? EXIT_FAILURE_RUNTIME : EXIT_OK;
+	}
+	cJSON *ev = cJSON_CreateObject();
+	cJSON_AddStringToObject(ev, "task_id", id);
+	cJSON_AddNumberToObject(ev, "priority", priority);
+	cJSON_AddStringToObject(ev, "source", source);
+	log_event(ctx, "add", ev);
+out:
+	queue_free(q);
+	cJSON_Delete(meta);
+	free(prompt);
+	return rc;
+}

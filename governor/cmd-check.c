@@ -1,0 +1,338 @@
+/*
+ * cmd-check.c: one decision cycle (DESIGN 3): lock, read the queue without a lock, answer
+ * NO_TASKS without probing when nothing is eligible, probe what the policy needs, decide, claim
+ * under the data lock, print one line, log it.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "governor/cli.h"
+#include "governor/output.h"
+#include "governor/view.h"
+#include "probes/probe.h"
+#include "queue/lock.h"
+#include "queue/queue.h"
+#include "queue/timefmt.h"
+
+#define SNAPSHOT_FILE_MAX (1 << 20)
+
+struct check {
+	struct ctx *ctx;
+	int exit_code;              /* --exit-code */
+	const char *snapshot_file;  /* --snapshot */
+	int64_t now;
+	struct snapshot snap;
+};
+
+/* The TTL watchdog: a holder never outlives its lock (DESIGN 6). */
+static void on_watchdog(int sig)
+{
+	static const char msg[] = "governor: decision lock TTL ran out; stopping\n";
+	(void)sig;
+	ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+	(void)ignored;
+	_exit(EXIT_FAILURE_RUNTIME);
+}
+
+static void watchdog_arm(int64_t ms)
+{
+	struct sigaction sa = { .sa_handler = on_watchdog };
+	struct itimerval it = { .it_value = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 } };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void watchdog_disarm(void)
+{
+	struct itimerval it = { 0 };
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void add_time(cJSON *o, const char *key, int64_t ms)
+{
+	char buf[TIME_RFC3339_MAX];
+	cJSON_AddStringToObject(o, key, time_format(ms, buf));
+}
+
+/* {"status":"ERROR",...} on stdout and the message on stderr; returns code. */
+static int check_error(int code, const char *error_code, char *cause)
+{
+	cJSON *line = cJSON_CreateObject();
+	cJSON_AddStringToObject(line, "status", "ERROR");
+	cJSON *err = cJSON_AddObjectToObject(line, "error");
+	cJSON_AddStringToObject(err, "code", error_code);
+	cJSON_AddStringToObject(err, "message", cause ? cause : "unknown error");
+	print_json_line(line);
+	cJSON_Delete(line);
+	return fail_cause(code, cause);
+}
+
+static int decision_exit(const struct check *c, enum policy_status s, enum policy_reason r)
+{
+	if (!c->exit_code)
+		return EXIT_OK;
+	if (r == REASON_LOCK_HELD)
+		return EXIT_LOCKED;
+	return s == POLICY_READY ? EXIT_OK : s == POLICY_NO_TASKS ? EXIT_NO_TASKS : EXIT_DEFERRED;
+}
+
+static int answer_lock_held(struct check *c, const struct lock_holder *h)
+{
+	char since[TIME_RFC3339_MAX], detail[160];
+	cJSON *line = cJSON_CreateObject();
+	cJSON_AddStringToObject(line, "status", "DEFERRED");
+	cJSON_AddStringToObject(line, "reason", "lock_held");
+	if (h->pid)
+		snprintf(detail, sizeof detail, "decision lock held by pid %ld since %s", (long)h->pid,
+		         time_format(h->acquired_at, since));
+	else
+		snprintf(detail, sizeof detail, "decision lock held by another governor");
+	cJSON_AddStringToObject(line, "detail", detail);
+	if (h->expires_at)
+		add_time(line, "retry_after", h->expires_at);
+	add_time(line, "decided_at", c->now);
+	int rc = print_json_line(line);
+	cJSON_Delete(line);
+	return rc < 0 ? EXIT_FAILURE_RUNTIME : decision_exit(c, POLICY_DEFERRED, REASON_LOCK_HELD);
+}
+
+static int load_snapshot_file(struct check *c, char **cause)
+{
+	FILE *f = strcmp(c->snapshot_file, "-") == 0 ? stdin : fopen(c->snapshot_file, "re");
+	char msg[512];
+	if (!f) {
+		snprintf(msg, sizeof msg, "cannot open snapshot '%s': %s", c->snapshot_file, strerror(errno));
+		*cause = strdup(msg);
+		return -1;
+	}
+	char *buf = malloc(SNAPSHOT_FILE_MAX + 1);
+	size_t n = buf ? fread(buf, 1, SNAPSHOT_FILE_MAX + 1, f) : 0;
+	int rc = -1;
+	if (!buf)
+		*cause = strdup("out of memory");
+	else if (ferror(f) || n > SNAPSHOT_FILE_MAX) {
+		snprintf(msg, sizeof msg, "cannot read snapshot '%s': %s", c->snapshot_file,
+		         ferror(f) ? strerror(errno) : "larger than 1 MiB");
+		*cause = strdup(msg);
+	} else {
+		rc = snapshot_from_json(buf, n, &c->snap, cause);
+	}
+	free(buf);
+	if (f != stdin)
+		fclose(f);
+	return rc;
+}
+
+static void take_snapshot(struct check *c)
+{
+	const struct config *cfg = c->ctx->cfg;
+	struct probe_request req = {
+		.statefd = c->ctx->statefd,
+		.cpu = cfg->policy.max_cpu_percent > 0,
+		.mem = cfg->policy.min_mem_available_percent > 0,
+		.load = true,                       /* ~6 us, and always reported */
+		.disk = cfg->policy.min_disk_free_percent > 0,
+		.sessions = cfg->nsources > 0,
+		.cpu_sample_ms = cfg->cpu_sample_ms,
+		.cpu_max_age_ms = cfg->cpu_max_age_ms,
+		.sources = cfg->probe_sources,
+		.nsources = cfg->nsources,
+	};
+	probe_snapshot(&req, &c->snap);
+}
+
+/* Re-decide under the data lock on a fresh read, and claim.  Updates *d and *v. */
+static int claim(struct check *c, struct queue **q, struct view *v, struct policy_decision *d,
+                 char **cause)
+{
+	const struct config *cfg = c->ctx->cfg;
+	struct queue *fresh;
+	int rc = queue_begin(c->ctx->statefd, &fresh, cause);
+	if (rc < 0)
+		return rc;
+	size_t expired = queue_expire(fresh, c->now);
+	view_release(v);
+	queue_free(*q);
+	*q = fresh;
+	if (view_build(fresh, v) < 0) {
+		*cause = strdup("out of memory");
+		return QUEUE_ENOMEM;
+	}
+	*d = policy_decide(&cfg->policy, &c->snap, &v->pv, c->now);
+	if (d->status == POLICY_READY) {
+		struct task *t = v->refs[d->task];
+		t->status = TASK_CLAIMED;
+		t->claimed_at = t->updated_at = c->now;
+		t->claim_expires_at = c->now + cfg->claim_ttl_ms;
+	} else if (!expired) {
+		return QUEUE_OK;
+	}
+	return queue_commit(fresh, cause);
+}
+
+static cJSON *task_summary(const struct task *t)
+{
+	char id[TASK_ID_MAX], added[TIME_RFC3339_MAX];
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", task_id_format(t->id, id));
+	cJSON_AddStringToObject(o, "prompt", t->prompt);
+	cJSON_AddNumberToObject(o, "priority", t->priority);
+	if (t->model)
+		cJSON_AddStringToObject(o, "model", t->model);
+	else
+		cJSON_AddNullToObject(o, "model");
+	cJSON_AddStringToObject(o, "added_at", time_format(t->added_at, added));
+	cJSON_AddNumberToObject(o, "retries", t->retries);
+	return o;
+}
+
+static cJSON *decision_line(const struct check *c, const struct view *v,
+                            const struct policy_decision *d, int probed)
+{
+	char id[TASK_ID_MAX];
+	cJSON *line = cJSON_CreateObject();
+	cJSON_AddStringToObject(line, "status", policy_status_name(d->status));
+	if (d->status == POLICY_READY) {
+		const struct task *t = v->refs[d->task];
+		cJSON_AddItemToObject(line, "task", task_summary(t));
+		cJSON *rec = cJSON_AddObjectToObject(line, "recommendation");
+		cJSON_AddStringToObject(rec, "task_id", task_id_format(t->id, id));
+		cJSON_AddStringToObject(rec, "prompt", t->prompt);
+		cJSON_AddStringToObject(rec, "model", d->model);
+		if (d->fallback_model)
+			cJSON_AddStringToObject(rec, "fallback_model", d->fallback_model);
+		else
+			cJSON_AddNullToObject(rec, "fallback_model");
+		if (t->status == TASK_CLAIMED)
+			add_time(line, "claim_expires_at", t->claim_expires_at);
+		else
+			cJSON_AddNullToObject(line, "claim_expires_at");
+	} else if (d->status == POLICY_DEFERRED) {
+		cJSON_AddStringToObject(line, "reason", policy_reason_name(d->reason));
+		cJSON_AddStringToObject(line, "detail", d->detail);
+	}
+	cJSON_AddNumberToObject(line, "pending_count", (double)v->pv.npending);
+	if (d->status == POLICY_NO_TASKS)
+		cJSON_AddNumberToObject(line, "waiting_count", 0);
+	cJSON_AddNumberToObject(line, "in_flight", d->in_flight);
+	if (probed) {
+		cJSON_AddNumberToObject(line, "active_sessions", d->active_sessions);
+		cJSON_AddItemToObject(line, "readings", readings_to_json(&c->snap));
+	}
+	add_time(line, "decided_at", c->now);
+	return line;
+}
+
+static void log_decision(struct check *c, const struct view *v, const struct policy_decision *d)
+{
+	char id[TASK_ID_MAX];
+	cJSON *ev = cJSON_CreateObject();
+	cJSON_AddStringToObject(ev, "status", policy_status_name(d->status));
+	if (d->status == POLICY_DEFERRED)
+		cJSON_AddStringToObject(ev, "reason", policy_reason_name(d->reason));
+	if (d->status == POLICY_READY)
+		cJSON_AddStringToObject(ev, "task_id", task_id_format(v->refs[d->task]->id, id));
+	cJSON_AddNumberToObject(ev, "pending_count", (double)v->pv.npending);
+	cJSON_AddNumberToObject(ev, "in_flight", d->in_flight);
+	cJSON_AddNumberToObject(ev, "max_concurrent", c->ctx->cfg->policy.max_concurrent);
+	log_event(c->ctx, "decision", ev);
+}
+
+static int decide(struct check *c)
+{
+	struct ctx *ctx = c->ctx;
+	struct queue *q = NULL;
+	struct view v;
+	char *cause = NULL;
+	int probed = 0;
+
+	int rc = queue_load(ctx->statefd, &q, &cause);
+	if (rc < 0)
+		return check_error(exit_for_queue_error(rc),
+		                   rc == QUEUE_ECORRUPT ? "queue_corrupt" : "queue_unreadable", cause);
+	queue_expire(q, c->now);
+	if (view_build(q, &v) < 0) {
+		queue_free(q);
+		return check_error(EXIT_FAILURE_RUNTIME, "internal", strdup("out of memory"));
+	}
+	struct policy_decision d = policy_decide(&ctx->cfg->policy, &c->snap, &v.pv, c->now);
+	if (d.status != POLICY_NO_TASKS) {     /* NO_TASKS: the cheap path, no probing */
+		if (!c->snapshot_file)
+			take_snapshot(c);
+		probed = 1;
+		d = policy_decide(&ctx->cfg->policy, &c->snap, &v.pv, c->now);
+		if (d.status == POLICY_READY && !ctx->dry_run) {
+			rc = claim(c, &q, &v, &d, &cause);
+			if (rc < 0) {
+				view_release(&v);
+				queue_free(q);
+				return check_error(exit_for_queue_error(rc),
+				                   rc == QUEUE_ECORRUPT ? "queue_corrupt" : "claim_failed", cause);
+			}
+		}
+	}
+	cJSON *line = decision_line(c, &v, &d, probed);
+	rc = print_json_line(line) < 0 ? EXIT_FAILURE_RUNTIME : decision_exit(c, d.status, d.reason);
+	cJSON_Delete(line);
+	log_decision(c, &v, &d);
+	view_release(&v);
+	queue_free(q);
+	return rc;
+}
+
+int cmd_check(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "exit-code", no_argument, NULL, 'e' },
+		{ "snapshot", required_argument, NULL, 'S' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd *self = cmd_find("check");
+	struct check c = { .ctx = ctx };
+	struct lock *lock = NULL;
+	struct lock_holder holder;
+	char *cause = NULL;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'e': c.exit_code = 1; break;
+		case 'S': c.snapshot_file = optarg; break;
+		case 'n': ctx->dry_run = 1; break;
+		default: return usage_error(self, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error(self, "unexpected argument '%s'", argv[optind]);
+
+	snapshot_init(&c.snap);
+	if (c.snapshot_file && load_snapshot_file(&c, &cause) < 0)
+		return check_error(EXIT_DATAERR, "bad_snapshot", cause);
+	if (ctx_open_state(ctx) < 0)
+		return check_error(EXIT_FAILURE_RUNTIME, "state_dir", strdup("cannot open the state dir"));
+	c.now = time_now_ms();
+	if (!ctx->dry_run) {
+		int rc = lock_acquire(ctx->statefd, ctx->cfg->lock_ttl_ms, &lock, &holder, &cause);
+		if (rc == LOCK_BUSY)
+			return answer_lock_held(&c, &holder);
+		if (rc < 0)
+			return check_error(EXIT_FAILURE_RUNTIME, "lock_failed", cause);
+		watchdog_arm(ctx->cfg->lock_ttl_ms);
+	}
+	int rc = decide(&c);
+	if (lock) {
+		watchdog_disarm();
+		lock_release(lock);
+	}
+	return rc;
+}

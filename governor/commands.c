@@ -1,0 +1,215 @@
+/* commands.c: the one command table, lookup, and the shared plumbing every command uses. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "governor/cli.h"
+#include "queue/queue.h"
+#include "queue/history.h"
+#include "queue/statedir.h"
+#include "queue/timefmt.h"
+
+static int cmd_help(struct ctx *ctx, int argc, char **argv);
+
+const struct cmd commands[] = {
+	{ "check", NULL, cmd_check, "[--exit-code] [--snapshot FILE] [-n]",
+	  "decide: print one READY, DEFERRED or NO_TASKS line (the default command)",
+	  "  --exit-code       exit 0 READY, 3 NO_TASKS, 75 DEFERRED, 2 lock held\n"
+	  "  --snapshot FILE   decide on the readings in FILE (the output of 'governor probe')\n"
+	  "                    instead of probing; with -n nothing changes\n"
+	  "  -n, --dry-run     decide, but claim nothing, log nothing and take no lock\n" },
+	{ "add", NULL, cmd_add,
+	  "[--priority N|low|normal|high] [--model M] [--source S] [--meta K=V]... [--max-retries N] [--json] PROMPT|-",
+	  "queue a task and print its id",
+	  "  -p, --priority P  an integer from -1000 to 1000, or low (0), normal (1, default), high (2)\n"
+	  "  -m, --model M     run on model M (must be in models.allowed)\n"
+	  "  -s, --source S    who added it (default: cli)\n"
+	  "  --meta K=V        a metadata string; repeatable\n"
+	  "  --max-retries N   failed attempts before the task is blocked (default: policy.max_retries)\n"
+	  "  --json            print the new task as JSON instead of its id\n"
+	  "  -n, --dry-run     validate and print, but do not queue\n"
+	  "  PROMPT            the task; '-' reads it from standard input (trailing newlines dropped)\n" },
+	{ "pop", NULL, cmd_pop, "[-n] [ID]",
+	  "confirm a claimed task was spawned: it becomes running under a lease",
+	  "  ID                the claimed task (default: the oldest claim)\n"
+	  "  -n, --dry-run     print what would happen, change nothing\n" },
+	{ "list", "status", cmd_list, "[--all] [--status S] [--json]",
+	  "the queue as a table, or JSON",
+	  "  -a, --all         include done, cancelled and skipped tasks\n"
+	  "  --status S        only tasks in state S (pending, claimed, running, done, blocked,\n"
+	  "                    cancelled, skipped)\n"
+	  "  --json            a JSON array of tasks\n" },
+	{ "show", NULL, cmd_show, "[--json] ID", "one task in full, with every attempt",
+	  "  --json            the task as JSON\n" },
+	{ "probe", NULL, cmd_probe, "", "print the current readings (a snapshot) as JSON",
+	  "  The output can be saved and replayed with 'governor check --snapshot FILE'.\n" },
+	{ "config", NULL, cmd_config, "[--check]", "print the effective config with the origin of each value",
+	  "  --check           only validate: exit 0 when valid, 78 naming file and line when not\n" },
+	{ "import", NULL, cmd_import, "[-n] FILE",
+	  "add the tasks of a legacy pending_tasks.json array (FILE is left untouched)",
+	  "  FILE              a JSON array of {prompt, priority, added_at, metadata}; '-' for stdin\n"
+	  "  -n, --dry-run     validate and count, add nothing\n" },
+	{ "help", NULL, cmd_help, "[COMMAND]", "help for governor or for one command", "" },
+};
+const size_t ncommands = sizeof commands / sizeof commands[0];
+
+const struct cmd *cmd_find(const char *name)
+{
+	for (size_t i = 0; i < ncommands; i++)
+		if (strcmp(commands[i].name, name) == 0 ||
+		    (commands[i].alias && strcmp(commands[i].alias, name) == 0))
+			return &commands[i];
+	return NULL;
+}
+
+void cmd_usage(const struct cmd *c, FILE *out)
+{
+	fprintf(out, "usage: governor %s%s%s\n\n%s.\n", c->name, *c->synopsis ? " " : "", c->synopsis,
+	        c->summary);
+	if (*c->help)
+		fprintf(out, "\n%s", c->help);
+	fprintf(out, "  -h, --help        this help\n");
+}
+
+static int cmd_help(struct ctx *ctx, int argc, char **argv)
+{
+	if (argc > 2)
+		return usage_error(cmd_find("help"), "too many arguments");
+	const struct cmd *c = cmd_find(argc == 2 ? argv[1] : "help");
+	if (!c) {
+		errorf("unknown command '%s' (see 'governor --help')", argv[1]);
+		return EXIT_USAGE;
+	}
+	if (argc == 1) {
+		printf("usage: governor [OPTIONS] COMMAND [ARGS]; commands:\n");
+		for (size_t i = 0; i < ncommands; i++)
+			printf("  %-8s %s\n", commands[i].name, commands[i].summary);
+		return EXIT_OK;
+	}
+	cmd_usage(c, stdout);
+	return EXIT_OK;
+}
+
+void errorf(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("governor: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void warnf(const struct ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	if (ctx->quiet)
+		return;
+	fputs("governor: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int fail_cause(int code, char *cause)
+{
+	errorf("%s", cause ? cause : "unknown error");
+	free(cause);
+	return code;
+}
+
+int usage_error(const struct cmd *c, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "governor %s: ", c->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: governor %s %s\n", c->name, c->synopsis);
+	return EXIT_USAGE;
+}
+
+int print_json_line(const struct cJSON *json)
+{
+	char *text = cJSON_PrintUnformatted(json);
+	if (!text) {
+		errorf("out of memory");
+		return -1;
+	}
+	int rc = puts(text) < 0 ? -1 : 0;
+	cJSON_free(text);
+	return rc;
+}
+
+int exit_for_queue_error(int queue_rc)
+{
+	return queue_rc == QUEUE_ECORRUPT ? EXIT_DATAERR : EXIT_FAILURE_RUNTIME;
+}
+
+static char *default_state_dir(void)
+{
+	char buf[4096];
+	const char *env = getenv("GOVERNOR_STATE_DIR"), *xdg = getenv("XDG_STATE_HOME"),
+	           *home = getenv("HOME");
+	if (env && *env)
+		return strdup(env);
+	if (xdg && *xdg && snprintf(buf, sizeof buf, "%s/governor", xdg) < (int)sizeof buf)
+		return strdup(buf);
+	if (home && *home && snprintf(buf, sizeof buf, "%s/.local/state/governor", home) < (int)sizeof buf)
+		return strdup(buf);
+	return NULL;
+}
+
+const char *ctx_state_path(struct ctx *ctx)
+{
+	if (!ctx->state_dir) {
+		ctx->state_dir = ctx->state_path ? strdup(ctx->state_path) : default_state_dir();
+		if (!ctx->state_dir)
+			errorf("no state dir: set -d, GOVERNOR_STATE_DIR or HOME");
+	}
+	return ctx->state_dir;
+}
+
+int ctx_open_state(struct ctx *ctx)
+{
+	char *cause = NULL;
+	if (ctx->statefd >= 0)
+		return ctx->statefd;
+	if (!ctx_state_path(ctx))
+		return -1;
+	ctx->statefd = statedir_open(ctx->state_dir, 1, &cause);
+	if (ctx->statefd < 0) {
+		fail_cause(EXIT_FAILURE_RUNTIME, cause);
+		return -1;
+	}
+	return ctx->statefd;
+}
+
+void log_event(struct ctx *ctx, const char *event, cJSON *ev)
+{
+	char at[TIME_RFC3339_MAX];
+	cJSON *line = cJSON_CreateObject();
+	if (ctx->dry_run || ctx->statefd < 0 || !line || !ev) {
+		cJSON_Delete(line);
+		cJSON_Delete(ev);
+		return;
+	}
+	cJSON_AddStringToObject(line, "at", time_format(time_now_ms(), at));
+	cJSON_AddStringToObject(line, "event", event);
+	for (cJSON *e = ev->child; e;) {
+		cJSON *next = e->next;
+		cJSON_AddItemToObject(line, e->string, cJSON_DetachItemViaPointer(ev, e));
+		e = next;
+	}
+	cJSON_Delete(ev);
+	char *text = cJSON_PrintUnformatted(line);
+	cJSON_Delete(line);
+	if (!text || history_append(ctx->statefd, text, strlen(text)) < 0)
+		warnf(ctx, "cannot append to the history log '%s': %s", HISTORY_FILE,
+		      text ? strerror(errno) : "out of memory");
+	cJSON_free(text);
+}

@@ -1,0 +1,23 @@
+/*
+ * view.h: the queue as the policy sees it: eligible pending tasks, and what is in flight.
+ */
+#ifndef GOVERNOR_VIEW_H
+#define GOVERNOR_VIEW_H
+
+#include <stdint.h>
+
+#include "policy/policy.h"
+#include "queue/queue.h"
+
+struct view {
+	struct policy_view pv;
+	struct policy_task *tasks;   /* pv.pending */
+	struct task **refs;          /* refs[i] is the queue task behind tasks[i] */
+	size_t counts[TASK__STATUS_COUNT];
+};
+
+/* Build from q (after queue_expire).  Borrows q's strings.  0, or -1 when out of memory. */
+int view_build(const struct queue *q, struct view *v);
+void view_release(struct view *v);
+
+#endif

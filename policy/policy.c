@@ -1,0 +1,168 @@
+/* policy.c: the pure decision: ordering, the allowlist and the rules in their documented order. */
+#include "policy/policy.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const reason_names[REASON__COUNT] = {
+	[REASON_NONE] = NULL,
+	[REASON_LOCK_HELD] = "lock_held",
+	[REASON_CONCURRENCY_LIMIT] = "concurrency_limit",
+	[REASON_VIP_BUSY] = "vip_busy",
+	[REASON_CPU_LOAD] = "cpu_load",
+	[REASON_MEMORY_PRESSURE] = "memory_pressure",
+	[REASON_LOAD_AVERAGE] = "load_average",
+	[REASON_CPU_PRESSURE] = "cpu_pressure",
+	[REASON_MEMORY_STALL] = "memory_stall",
+	[REASON_IO_PRESSURE] = "io_pressure",
+	[REASON_DISK_SPACE] = "disk_space",
+	[REASON_PROBE_FAILED] = "probe_failed",
+	[REASON_DRAINING] = "draining",
+	[REASON_NO_ALLOWED_MODEL] = "no_allowed_model",
+	[REASON_BUDGET_EXHAUSTED] = "budget_exhausted",
+	[REASON_OUTSIDE_HOURS] = "outside_hours",
+	[REASON_CUSTOM_LIMIT] = "custom_limit",
+};
+
+const char *policy_reason_name(enum policy_reason reason)
+{
+	return (unsigned)reason < REASON__COUNT ? reason_names[reason] : NULL;
+}
+
+const char *policy_status_name(enum policy_status status)
+{
+	switch (status) {
+	case POLICY_READY: return "READY";
+	case POLICY_DEFERRED: return "DEFERRED";
+	case POLICY_NO_TASKS: return "NO_TASKS";
+	}
+	return "?";
+}
+
+int policy_model_allowed(const struct policy_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nmodels; i++)
+		if (strcmp(cfg->models[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Priority plus one point per aging interval waited; waiting never lowers it. */
+static int64_t effective_priority(const struct policy_config *cfg, const struct policy_task *t,
+                                  int64_t now_ms)
+{
+	int64_t p = t->priority;
+	if (cfg->aging_ms > 0 && now_ms > t->added_at_ms)
+		p += (now_ms - t->added_at_ms) / cfg->aging_ms;
+	return p;
+}
+
+int policy_task_before(const struct policy_config *cfg, const struct policy_task *a,
+                       const struct policy_task *b, int64_t now_ms)
+{
+	int64_t pa = effective_priority(cfg, a, now_ms), pb = effective_priority(cfg, b, now_ms);
+	if (pa != pb)
+		return pa > pb;
+	if (a->added_at_ms != b->added_at_ms)
+		return a->added_at_ms < b->added_at_ms;
+	return a->id < b->id;
+}
+
+size_t policy_pick(const struct policy_config *cfg, const struct policy_view *view, int64_t now_ms)
+{
+	size_t best = (size_t)-1;
+	for (size_t i = 0; i < view->npending; i++)
+		if (best == (size_t)-1 ||
+		    policy_task_before(cfg, &view->pending[i], &view->pending[best], now_ms))
+			best = i;
+	return best;
+}
+
+static struct policy_decision *defer(struct policy_decision *d, enum policy_reason reason,
+                                     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static struct policy_decision *defer(struct policy_decision *d, enum policy_reason reason,
+                                     const char *fmt, ...)
+{
+	va_list ap;
+	d->status = POLICY_DEFERRED;
+	d->reason = reason;
+	d->model = d->fallback_model = NULL;
+	va_start(ap, fmt);
+	vsnprintf(d->detail, sizeof d->detail, fmt, ap);
+	va_end(ap);
+	return d;
+}
+
+/* Requested model if allowed, else the preferred one; the fallback is the next distinct one. */
+static int choose_models(const struct policy_config *cfg, const struct policy_task *t,
+                         struct policy_decision *d)
+{
+	if (cfg->nmodels == 0)
+		return -1;
+	if (t->model && !policy_model_allowed(cfg, t->model))
+		return -1;
+	d->model = t->model ? t->model : cfg->models[0];
+	d->fallback_model = NULL;
+	for (size_t i = 0; i < cfg->nmodels; i++)
+		if (strcmp(cfg->models[i], d->model) != 0) {
+			d->fallback_model = cfg->models[i];
+			break;
+		}
+	return 0;
+}
+
+static int max_int(int a, int b) { return a > b ? a : b; }
+
+struct policy_decision policy_decide(const struct policy_config *cfg, const struct snapshot *snap,
+                                     const struct policy_view *view, int64_t now_ms)
+{
+	struct policy_decision d = { .status = POLICY_NO_TASKS, .reason = REASON_NONE };
+	int background = snap->sessions_background > 0 ? snap->sessions_background : 0;
+	int interactive = snap->sessions_interactive > 0 ? snap->sessions_interactive : 0;
+
+	d.in_flight = max_int(view->claimed + view->running, background);
+	d.active_sessions = background + interactive;
+	d.task = policy_pick(cfg, view, now_ms);
+	if (d.task == (size_t)-1)
+		return d;
+	const struct policy_task *t = &view->pending[d.task];
+
+	if (cfg->max_concurrent <= 0)
+		return *defer(&d, REASON_DRAINING, "max_concurrent is 0: draining, nothing new starts");
+	if (choose_models(cfg, t, &d) < 0) {
+		if (cfg->nmodels == 0)
+			return *defer(&d, REASON_NO_ALLOWED_MODEL, "models.allowed is empty");
+		return *defer(&d, REASON_NO_ALLOWED_MODEL, "T-%02lu asks for model %s, not in models.allowed",
+		              t->id, t->model);
+	}
+	if (snap->failed[0])
+		return *defer(&d, REASON_PROBE_FAILED, "%s", snap->failed);
+	if (cfg->max_interactive_sessions > 0 && interactive >= cfg->max_interactive_sessions)
+		return *defer(&d, REASON_VIP_BUSY, "%d interactive sessions, limit %d", interactive,
+		              cfg->max_interactive_sessions);
+	if (d.in_flight >= cfg->max_concurrent)
+		return *defer(&d, REASON_CONCURRENCY_LIMIT,
+		              "%d in flight (%d claimed or running, %d background sessions), limit %d",
+		              d.in_flight, view->claimed + view->running, background, cfg->max_concurrent);
+	if (cfg->max_cpu_percent > 0 && !isnan(snap->cpu_percent) &&
+	    snap->cpu_percent > cfg->max_cpu_percent)
+		return *defer(&d, REASON_CPU_LOAD, "cpu %.1f%% busy, limit %g%%", snap->cpu_percent,
+		              cfg->max_cpu_percent);
+	if (cfg->min_mem_available_percent > 0 && !isnan(snap->mem_available_percent) &&
+	    snap->mem_available_percent < cfg->min_mem_available_percent)
+		return *defer(&d, REASON_MEMORY_PRESSURE, "memory %.1f%% available, minimum %g%%",
+		              snap->mem_available_percent, cfg->min_mem_available_percent);
+	if (cfg->max_load_per_cpu > 0 && !isnan(snap->loadavg1) && snap->ncpu > 0 &&
+	    snap->loadavg1 / snap->ncpu > cfg->max_load_per_cpu)
+		return *defer(&d, REASON_LOAD_AVERAGE, "load %.2f on %g CPUs, limit %g per CPU",
+		              snap->loadavg1, snap->ncpu, cfg->max_load_per_cpu);
+	if (cfg->min_disk_free_percent > 0 && !isnan(snap->disk_free_percent) &&
+	    snap->disk_free_percent < cfg->min_disk_free_percent)
+		return *defer(&d, REASON_DISK_SPACE, "disk %.1f%% free, minimum %g%%",
+		              snap->disk_free_percent, cfg->min_disk_free_percent);
+	d.status = POLICY_READY;
+	return d;
+}

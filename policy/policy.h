@@ -1,0 +1,114 @@
+/*
+ * policy.h: the pure decision.  (config, snapshot, queue view, now) -> decision.
+ *
+ * No I/O, no clock, no globals: the caller passes the time and every reading, so a table of
+ * literal rows tests it and `governor check --snapshot FILE` replays it exactly.
+ *
+ * Rules, in order; the first that fails names the reason (see docs/governor.1):
+ *   1. no eligible pending task                          -> NO_TASKS
+ *   2. max_concurrent = 0                                -> DEFERRED draining
+ *   3. empty allowlist, or the task asks for a model
+ *      that is not on it                                 -> DEFERRED no_allowed_model
+ *   4. a required probe failed                           -> DEFERRED probe_failed
+ *   5. interactive sessions >= max_interactive_sessions  -> DEFERRED vip_busy      (0 = off)
+ *   6. in_flight >= max_concurrent, where in_flight =
+ *      max(claimed + running, background sessions)       -> DEFERRED concurrency_limit
+ *   7. cpu_percent > max_cpu_percent                     -> DEFERRED cpu_load      (0 = off)
+ *   8. mem_available_percent < min_mem_available_percent -> DEFERRED memory_pressure (0 = off)
+ *   9. loadavg1 / ncpu > max_load_per_cpu                -> DEFERRED load_average  (0 = off)
+ *  10. disk_free_percent < min_disk_free_percent         -> DEFERRED disk_space    (0 = off)
+ *  otherwise                                             -> READY
+ * A reading that is absent (NAN) skips its rule.
+ *
+ * Task order: effective priority descending (priority, plus one point per `aging` waited when
+ * aging > 0), then added_at ascending, then id ascending.
+ */
+#ifndef POLICY_POLICY_H
+#define POLICY_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "probes/snapshot.h"
+
+enum policy_status { POLICY_NO_TASKS, POLICY_READY, POLICY_DEFERRED };
+
+/* Reason codes; policy_reason_name() gives the stable JSON string of each. */
+enum policy_reason {
+	REASON_NONE,
+	REASON_LOCK_HELD,
+	REASON_CONCURRENCY_LIMIT,
+	REASON_VIP_BUSY,
+	REASON_CPU_LOAD,
+	REASON_MEMORY_PRESSURE,
+	REASON_LOAD_AVERAGE,
+	REASON_CPU_PRESSURE,
+	REASON_MEMORY_STALL,
+	REASON_IO_PRESSURE,
+	REASON_DISK_SPACE,
+	REASON_PROBE_FAILED,
+	REASON_DRAINING,
+	REASON_NO_ALLOWED_MODEL,
+	REASON_BUDGET_EXHAUSTED,
+	REASON_OUTSIDE_HOURS,
+	REASON_CUSTOM_LIMIT,
+	REASON__COUNT
+};
+
+struct policy_config {
+	int max_concurrent;               /* 0 drains */
+	double max_cpu_percent;           /* 0 = off */
+	double min_mem_available_percent; /* 0 = off */
+	double max_load_per_cpu;          /* 0 = off */
+	double min_disk_free_percent;     /* 0 = off */
+	int max_interactive_sessions;     /* 0 = off */
+	int64_t aging_ms;                 /* 0 = off */
+	const char *const *models;        /* allowlist: [0] preferred, [1] fallback */
+	size_t nmodels;
+};
+
+/* A pending task as the policy sees it.  Borrowed strings. */
+struct policy_task {
+	unsigned long id;
+	int priority;
+	int64_t added_at_ms;
+	const char *model;                /* requested model, or NULL */
+};
+
+struct policy_view {
+	const struct policy_task *pending; /* eligible pending tasks, any order */
+	size_t npending;
+	int claimed, running;             /* tasks in flight according to the queue */
+};
+
+#define POLICY_DETAIL_MAX 256
+
+struct policy_decision {
+	enum policy_status status;
+	enum policy_reason reason;        /* REASON_NONE unless DEFERRED */
+	size_t task;                      /* index into view->pending when READY or DEFERRED */
+	const char *model;                /* READY: model to run on (borrowed) */
+	const char *fallback_model;       /* READY: next choice, or NULL */
+	int in_flight;
+	int active_sessions;              /* background + interactive sessions seen */
+	char detail[POLICY_DETAIL_MAX];   /* DEFERRED: human-readable specifics */
+};
+
+struct policy_decision policy_decide(const struct policy_config *cfg, const struct snapshot *snap,
+                                     const struct policy_view *view, int64_t now_ms);
+
+/* Index of the task that runs first, or (size_t)-1 when view has none. */
+size_t policy_pick(const struct policy_config *cfg, const struct policy_view *view, int64_t now_ms);
+
+/* 1 if a before b in run order. */
+int policy_task_before(const struct policy_config *cfg, const struct policy_task *a,
+                       const struct policy_task *b, int64_t now_ms);
+
+/* 1 when name is on the allowlist. */
+int policy_model_allowed(const struct policy_config *cfg, const char *name);
+
+/* Stable JSON name of a reason ("concurrency_limit"), or NULL for REASON_NONE. */
+const char *policy_reason_name(enum policy_reason reason);
+const char *policy_status_name(enum policy_status status);
+
+#endif

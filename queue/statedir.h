@@ -1,0 +1,32 @@
+/*
+ * statedir.h: the state directory that holds the queue, the locks and the caches.
+ *
+ * The directory is created 0700 (with missing parents) and refused when another user owns it or
+ * group or others may write to it.  Everything inside is opened relative to its descriptor with
+ * O_NOFOLLOW and O_CLOEXEC, so a planted symlink is refused and no child inherits a descriptor.
+ */
+#ifndef QUEUE_STATEDIR_H
+#define QUEUE_STATEDIR_H
+
+#include <stddef.h>
+
+/* Open (creating when create is non-zero) the state dir; returns its fd or -1 with *cause. */
+int statedir_open(const char *path, int create, char **cause);
+
+/*
+ * Open a file inside the state dir: O_NOFOLLOW | O_CLOEXEC added to flags, mode 0600.  An
+ * existing file owned by another user or writable by group or others is refused (errno EPERM).
+ */
+int statedir_openat(int dirfd, const char *name, int flags);
+
+/*
+ * Replace name atomically with len bytes of data: write a temporary file beside it, fsync,
+ * rename over, fsync the directory.  With keep_backup, the previous version stays as
+ * "<name>.bak" (a hard link, so no copy is made).  0, or -1 with errno set.
+ */
+int statedir_replace(int dirfd, const char *name, const void *data, size_t len, int keep_backup);
+
+/* Read a whole file (at most max bytes) into a malloc'd NUL-terminated buffer.  -1 with errno. */
+int statedir_read(int dirfd, const char *name, size_t max, char **data, size_t *len);
+
+#endif

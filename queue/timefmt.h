@@ -1,0 +1,25 @@
+/*
+ * timefmt.h: the one time format of governor's files and output: RFC 3339 in UTC,
+ * "2026-11-25T14:00:00Z".  Times travel inside the program as milliseconds since the epoch.
+ */
+#ifndef QUEUE_TIMEFMT_H
+#define QUEUE_TIMEFMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TIME_RFC3339_MAX 32
+
+/* Now, in milliseconds since the epoch (CLOCK_REALTIME). */
+int64_t time_now_ms(void);
+
+/* Format ms as RFC 3339 UTC with whole seconds into buf (TIME_RFC3339_MAX bytes). */
+char *time_format(int64_t ms, char buf[TIME_RFC3339_MAX]);
+
+/*
+ * Parse RFC 3339 ("2026-11-25T14:00:00Z", an optional fraction, "Z" or "+hh:mm"); also accepts
+ * a space for "T".  0 on success, -1 if s is not such a time.
+ */
+int time_parse(const char *s, int64_t *ms);
+
+#endif
