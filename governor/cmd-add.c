@@ -143,11 +143,11 @@ int cmd_add(struct ctx *ctx, int argc, char **argv)
 	cJSON_Delete(t->metadata);
 	t->metadata = meta;
 	meta = NULL;
-	if ((rc = queue_begin(ctx->statefd, &q, &cause)) < 0 || (rc = queue_append(q, t)) < 0 ||
+	if ((rc = queue_begin(ctx->statefd, QUEUE_APPEND_ONLY, &q, &cause)) < 0 ||
+	    (rc = queue_add(q, t, &cause)) < 0 ||
 	    (!ctx->dry_run && (rc = queue_commit(q, &cause)) < 0)) {
-		rc = fail_cause(exit_for_queue_error(rc), cause ? cause : strdup("out of memory"));
-		if (!q)
-			task_free(t);
+		rc = fail_cause(exit_for_queue_error(rc), cause);
+		task_free(t);
 		goto out;
 	}
 	char id[TASK_ID_MAX];
@@ -159,6 +159,7 @@ int cmd_add(struct ctx *ctx, int argc, char **argv)
 	} else {
 		rc = puts(id) < 0 ? EXIT_FAILURE_RUNTIME : EXIT_OK;
 	}
+	task_free(t);
 	cJSON *ev = cJSON_CreateObject();
 	cJSON_AddStringToObject(ev, "task_id", id);
 	cJSON_AddNumberToObject(ev, "priority", priority);

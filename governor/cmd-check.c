@@ -150,31 +150,53 @@ static void take_snapshot(struct check *c)
 	probe_snapshot(&req, &c->snap);
 }
 
-/* Re-decide under the data lock on a fresh read, and claim.  Updates *d and *v. */
-static int claim(struct check *c, struct queue **q, struct view *v, struct policy_decision *d,
-                 char **cause)
+/*
+ * Fetch the task the policy would pick and lend its requested model to the view.  *top is the
+ * whole task (caller frees), or NULL when nothing is eligible.
+ */
+static int fetch_top(const struct check *c, struct queue *q, struct view *v, struct task **top,
+                     char **cause)
+{
+	*top = NULL;
+	size_t i = policy_pick(&c->ctx->cfg->policy, &v->pv, c->now);
+	if (i == (size_t)-1)
+		return QUEUE_OK;
+	int rc = queue_get(q, v->tasks[i].id, top, cause);
+	if (rc == QUEUE_OK)
+		v->tasks[i].model = (*top)->model;
+	return rc;
+}
+
+/* Re-decide under the data lock on a fresh read, and claim.  Replaces *q, *v, *top and *d. */
+static int claim(struct check *c, struct queue **q, struct view *v, struct task **top,
+                 struct policy_decision *d, char **cause)
 {
 	const struct config *cfg = c->ctx->cfg;
 	struct queue *fresh;
-	int rc = queue_begin(c->ctx->statefd, &fresh, cause);
+	int rc = queue_begin(c->ctx->statefd, 0, &fresh, cause);
 	if (rc < 0)
 		return rc;
-	size_t expired = queue_expire(fresh, c->now);
 	view_release(v);
+	task_free(*top);
+	*top = NULL;
 	queue_free(*q);
 	*q = fresh;
-	if (view_build(fresh, v) < 0) {
+	if (queue_expire(fresh, c->now, cause) < 0)
+		return QUEUE_ECORRUPT;
+	if (view_build(fresh, c->now, v) < 0) {
 		*cause = strdup("out of memory");
 		return QUEUE_ENOMEM;
 	}
+	if ((rc = fetch_top(c, fresh, v, top, cause)) < 0)
+		return rc;
 	*d = policy_decide(&cfg->policy, &c->snap, &v->pv, c->now);
 	if (d->status == POLICY_READY) {
-		struct task *t = v->refs[d->task];
+		struct task *t = *top;
 		t->status = TASK_CLAIMED;
 		t->claimed_at = t->updated_at = c->now;
 		t->claim_expires_at = c->now + cfg->claim_ttl_ms;
-	} else if (!expired) {
-		return QUEUE_OK;
+		if ((rc = queue_put(fresh, t, cause)) < 0)
+			return rc;
 	}
 	return queue_commit(fresh, cause);
 }
@@ -195,14 +217,13 @@ static cJSON *task_summary(const struct task *t)
 	return o;
 }
 
-static cJSON *decision_line(const struct check *c, const struct view *v,
+static cJSON *decision_line(const struct check *c, const struct view *v, const struct task *t,
                             const struct policy_decision *d, int probed)
 {
 	char id[TASK_ID_MAX];
 	cJSON *line = cJSON_CreateObject();
 	cJSON_AddStringToObject(line, "status", policy_status_name(d->status));
 	if (d->status == POLICY_READY) {
-		const struct task *t = v->refs[d->task];
 		cJSON_AddItemToObject(line, "task", task_summary(t));
 		cJSON *rec = cJSON_AddObjectToObject(line, "recommendation");
 		cJSON_AddStringToObject(rec, "task_id", task_id_format(t->id, id));
@@ -232,7 +253,8 @@ static cJSON *decision_line(const struct check *c, const struct view *v,
 	return line;
 }
 
-static void log_decision(struct check *c, const struct view *v, const struct policy_decision *d)
+static void log_decision(struct check *c, const struct view *v, const struct task *t,
+                         const struct policy_decision *d)
 {
 	char id[TASK_ID_MAX];
 	cJSON *ev = cJSON_CreateObject();
@@ -240,7 +262,7 @@ static void log_decision(struct check *c, const struct view *v, const struct pol
 	if (d->status == POLICY_DEFERRED)
 		cJSON_AddStringToObject(ev, "reason", policy_reason_name(d->reason));
 	if (d->status == POLICY_READY)
-		cJSON_AddStringToObject(ev, "task_id", task_id_format(v->refs[d->task]->id, id));
+		cJSON_AddStringToObject(ev, "task_id", task_id_format(t->id, id));
 	cJSON_AddNumberToObject(ev, "pending_count", (double)v->pv.npending);
 	cJSON_AddNumberToObject(ev, "in_flight", d->in_flight);
 	cJSON_AddNumberToObject(ev, "max_concurrent", c->ctx->cfg->policy.max_concurrent);
@@ -251,42 +273,47 @@ static int decide(struct check *c)
 {
 	struct ctx *ctx = c->ctx;
 	struct queue *q = NULL;
-	struct view v;
+	struct task *top = NULL;
+	struct view v = { 0 };
 	char *cause = NULL;
-	int probed = 0;
+	const char *code = "queue_unreadable";
+	int probed = 0, rc;
 
-	int rc = queue_load(ctx->statefd, &q, &cause);
-	if (rc < 0)
-		return check_error(exit_for_queue_error(rc),
-		                   rc == QUEUE_ECORRUPT ? "queue_corrupt" : "queue_unreadable", cause);
-	queue_expire(q, c->now);
-	if (view_build(q, &v) < 0) {
-		queue_free(q);
-		return check_error(EXIT_FAILURE_RUNTIME, "internal", strdup("out of memory"));
+	if ((rc = queue_load(ctx->statefd, &q, &cause)) < 0)
+		goto fail;
+	queue_expire(q, c->now, NULL);          /* a read-only view: cannot fail */
+	if (view_build(q, c->now, &v) < 0) {
+		rc = QUEUE_ENOMEM;
+		cause = strdup("out of memory");
+		goto fail;
 	}
+	if ((rc = fetch_top(c, q, &v, &top, &cause)) < 0)
+		goto fail;
 	struct policy_decision d = policy_decide(&ctx->cfg->policy, &c->snap, &v.pv, c->now);
 	if (d.status != POLICY_NO_TASKS) {     /* NO_TASKS: the cheap path, no probing */
 		if (!c->snapshot_file)
 			take_snapshot(c);
 		probed = 1;
 		d = policy_decide(&ctx->cfg->policy, &c->snap, &v.pv, c->now);
-		if (d.status == POLICY_READY && !ctx->dry_run) {
-			rc = claim(c, &q, &v, &d, &cause);
-			if (rc < 0) {
-				view_release(&v);
-				queue_free(q);
-				return check_error(exit_for_queue_error(rc),
-				                   rc == QUEUE_ECORRUPT ? "queue_corrupt" : "claim_failed", cause);
-			}
+		if (d.status == POLICY_READY && !ctx->dry_run &&
+		    (rc = claim(c, &q, &v, &top, &d, &cause)) < 0) {
+			code = "claim_failed";
+			goto fail;
 		}
 	}
-	cJSON *line = decision_line(c, &v, &d, probed);
+	cJSON *line = decision_line(c, &v, top, &d, probed);
 	rc = print_json_line(line) < 0 ? EXIT_FAILURE_RUNTIME : decision_exit(c, d.status, d.reason);
 	cJSON_Delete(line);
-	log_decision(c, &v, &d);
+	log_decision(c, &v, top, &d);
 	view_release(&v);
+	task_free(top);
 	queue_free(q);
 	return rc;
+fail:
+	view_release(&v);
+	task_free(top);
+	queue_free(q);
+	return check_error(exit_for_queue_error(rc), rc == QUEUE_ECORRUPT ? "queue_corrupt" : code, cause);
 }
 
 int cmd_check(struct ctx *ctx, int argc, char **argv)

@@ -161,7 +161,7 @@ int cmd_import(struct ctx *ctx, int argc, char **argv)
 		cJSON_Delete(doc);
 		return EXIT_FAILURE_RUNTIME;
 	}
-	if ((rc = queue_begin(ctx->statefd, &q, &cause)) < 0) {
+	if ((rc = queue_begin(ctx->statefd, QUEUE_APPEND_ONLY, &q, &cause)) < 0) {
 		cJSON_Delete(doc);
 		return fail_cause(exit_for_queue_error(rc), cause);
 	}
@@ -170,8 +170,14 @@ int cmd_import(struct ctx *ctx, int argc, char **argv)
 	int i = 0;
 	for (const cJSON *e = doc->child; e; e = e->next, i++) {
 		struct task *t = convert(ctx, e, i, now);
-		if (!t || queue_append(q, t) < 0) {
+		if (!t) {
 			rc = EXIT_DATAERR;
+			goto out;
+		}
+		rc = queue_add(q, t, &cause);
+		task_free(t);
+		if (rc < 0) {
+			rc = fail_cause(exit_for_queue_error(rc), cause);
 			goto out;
 		}
 	}

@@ -20,7 +20,7 @@ static int load(struct ctx *ctx, struct queue **q)
 	int rc = queue_load(ctx->statefd, q, &cause);
 	if (rc < 0)
 		return fail_cause(exit_for_queue_error(rc), cause);
-	queue_expire(*q, time_now_ms());   /* show what is true now; nothing is written */
+	queue_expire(*q, time_now_ms(), NULL);   /* show what is true now; nothing is written */
 	return EXIT_OK;
 }
 
@@ -52,11 +52,11 @@ static void age(int64_t since, int64_t now, char *buf, size_t size)
 		snprintf(buf, size, "%lldd", (long long)(s / 86400));
 }
 
-static int shown(const struct task *t, int all, int status)
+static int shown(const struct queue_entry *e, int all, int status)
 {
 	if (status >= 0)
-		return (int)t->status == status;
-	return all || !(t->status == TASK_DONE || t->status == TASK_CANCELLED || t->status == TASK_SKIPPED);
+		return (int)e->status == status;
+	return all || !(e->status == TASK_DONE || e->status == TASK_CANCELLED || e->status == TASK_SKIPPED);
 }
 
 int cmd_list(struct ctx *ctx, int argc, char **argv)
@@ -90,42 +90,50 @@ int cmd_list(struct ctx *ctx, int argc, char **argv)
 	if ((rc = load(ctx, &q)) != EXIT_OK)
 		return rc;
 
-	size_t n = queue_len(q), counts[TASK__STATUS_COUNT] = { 0 };
-	if (json) {
-		cJSON *arr = cJSON_CreateArray();
-		for (size_t i = 0; i < n; i++)
-			if (shown(queue_at(q, i), all, status))
-				cJSON_AddItemToArray(arr, task_to_json(queue_at(q, i)));
-		rc = print_json_line(arr) < 0 ? EXIT_FAILURE_RUNTIME : EXIT_OK;
-		cJSON_Delete(arr);
-		queue_free(q);
-		return rc;
-	}
-	for (size_t i = 0; i < n; i++)
-		counts[queue_at(q, i)->status]++;
-	printf("Task Queue — %zu total, %zu pending, %zu claimed, %zu running, %zu done, %zu blocked",
-	       n, counts[TASK_PENDING], counts[TASK_CLAIMED], counts[TASK_RUNNING], counts[TASK_DONE],
-	       counts[TASK_BLOCKED]);
-	if (counts[TASK_CANCELLED] || counts[TASK_SKIPPED])
-		printf(", %zu cancelled, %zu skipped", counts[TASK_CANCELLED], counts[TASK_SKIPPED]);
-	putchar('\n');
+	size_t n = queue_count(q), counts[TASK__STATUS_COUNT] = { 0 };
+	cJSON *arr = json ? cJSON_CreateArray() : NULL;
+	char *cause = NULL;
 	int64_t now = time_now_ms();
 	int header = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct task *t = queue_at(q, i);
-		char id[TASK_ID_MAX], when[16];
-		if (!shown(t, all, status))
-			continue;
-		if (!header++)
-			printf("%-7s %-9s %4s %5s  %s\n", "ID", "STATUS", "PRI", "AGE", "DESCRIPTION");
-		age(t->added_at, now, when, sizeof when);
-		printf("%-7s %-9s %4d %5s  ", task_id_format(t->id, id), task_status_name(t->status),
-		       t->priority, when);
-		print_prompt_cell(t->prompt);
+
+	for (size_t i = 0; i < n; i++)
+		counts[queue_entry(q, i)->status]++;
+	if (!json) {
+		printf("Task Queue — %zu total, %zu pending, %zu claimed, %zu running, %zu done, %zu blocked",
+		       n, counts[TASK_PENDING], counts[TASK_CLAIMED], counts[TASK_RUNNING],
+		       counts[TASK_DONE], counts[TASK_BLOCKED]);
+		if (counts[TASK_CANCELLED] || counts[TASK_SKIPPED])
+			printf(", %zu cancelled, %zu skipped", counts[TASK_CANCELLED], counts[TASK_SKIPPED]);
 		putchar('\n');
 	}
+	for (size_t i = 0; i < n && rc == EXIT_OK; i++) {
+		const struct queue_entry *e = queue_entry(q, i);
+		struct task *t;
+		char id[TASK_ID_MAX], when[16];
+		if (!shown(e, all, status))
+			continue;
+		if ((rc = queue_get(q, e->id, &t, &cause)) < 0) {
+			rc = fail_cause(exit_for_queue_error(rc), cause);
+			break;
+		}
+		if (json) {
+			cJSON_AddItemToArray(arr, task_to_json(t));
+		} else {
+			if (!header++)
+				printf("%-7s %-9s %4s %5s  %s\n", "ID", "STATUS", "PRI", "AGE", "DESCRIPTION");
+			age(t->added_at, now, when, sizeof when);
+			printf("%-7s %-9s %4d %5s  ", task_id_format(t->id, id), task_status_name(t->status),
+			       t->priority, when);
+			print_prompt_cell(t->prompt);
+			putchar('\n');
+		}
+		task_free(t);
+	}
+	if (json && rc == EXIT_OK && print_json_line(arr) < 0)
+		rc = EXIT_FAILURE_RUNTIME;
+	cJSON_Delete(arr);
 	queue_free(q);
-	return EXIT_OK;
+	return rc;
 }
 
 static void field(const char *name, const char *value)
@@ -165,16 +173,17 @@ int cmd_show(struct ctx *ctx, int argc, char **argv)
 	}
 	if ((rc = load(ctx, &q)) != EXIT_OK)
 		return rc;
-	const struct task *t = queue_find(q, id);
-	if (!t) {
-		errorf("no task %s", task_id_format(id, idbuf));
+	struct task *t;
+	char *cause = NULL;
+	if ((rc = queue_get(q, id, &t, &cause)) < 0) {
 		queue_free(q);
-		return EXIT_DATAERR;
+		return fail_cause(exit_for_queue_error(rc), cause);
 	}
 	if (json) {
 		cJSON *j = task_to_json(t);
 		rc = j && print_json_line(j) == 0 ? EXIT_OK : EXIT_FAILURE_RUNTIME;
 		cJSON_Delete(j);
+		task_free(t);
 		queue_free(q);
 		return rc;
 	}
@@ -212,6 +221,7 @@ int cmd_show(struct ctx *ctx, int argc, char **argv)
 		       cJSON_IsString(err) ? err->valuestring : "");
 	}
 	printf("prompt:\n%s\n", t->prompt);
+	task_free(t);
 	queue_free(q);
 	return EXIT_OK;
 }

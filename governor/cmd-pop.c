@@ -10,18 +10,16 @@
 #include "queue/queue.h"
 #include "queue/timefmt.h"
 
-/* The oldest claim: earliest claimed_at, then lowest id. */
-static struct task *oldest_claim(const struct queue *q)
+/* The oldest claim: the earliest claim deadline (claims last claim_ttl), then the lowest id. */
+static uint64_t oldest_claim(const struct queue *q)
 {
-	struct task *best = NULL;
-	for (size_t i = 0; i < queue_len(q); i++) {
-		struct task *t = queue_at(q, i);
-		if (t->status == TASK_CLAIMED &&
-		    (!best || t->claimed_at < best->claimed_at ||
-		     (t->claimed_at == best->claimed_at && t->id < best->id)))
-			best = t;
+	const struct queue_entry *best = NULL;
+	for (size_t i = 0; i < queue_count(q); i++) {
+		const struct queue_entry *e = queue_entry(q, i);
+		if (e->status == TASK_CLAIMED && (!best || e->deadline < best->deadline))
+			best = e;
 	}
-	return best;
+	return best ? best->id : 0;
 }
 
 int cmd_pop(struct ctx *ctx, int argc, char **argv)
@@ -49,18 +47,27 @@ int cmd_pop(struct ctx *ctx, int argc, char **argv)
 	}
 	if (ctx_open_state(ctx) < 0)
 		return EXIT_FAILURE_RUNTIME;
-	if ((rc = queue_begin(ctx->statefd, &q, &cause)) < 0)
+	if ((rc = queue_begin(ctx->statefd, 0, &q, &cause)) < 0)
 		return fail_cause(exit_for_queue_error(rc), cause);
 
+	struct task *t = NULL;
 	int64_t now = time_now_ms();
-	queue_expire(q, now);
-	struct task *t = id ? queue_find(q, id) : oldest_claim(q);
-	if (!t) {
+	if (queue_expire(q, now, &cause) < 0) {
+		rc = fail_cause(EXIT_DATAERR, cause);
+		goto out;
+	}
+	if (!id)
+		id = oldest_claim(q);
+	if (!id || !queue_find(q, id)) {
 		if (id)
 			errorf("no task %s", task_id_format(id, idbuf));
 		else
 			errorf("no claimed task to pop; 'governor check' claims one when it prints READY");
 		rc = EXIT_DATAERR;
+		goto out;
+	}
+	if ((rc = queue_get(q, id, &t, &cause)) < 0) {
+		rc = fail_cause(exit_for_queue_error(rc), cause);
 		goto out;
 	}
 	task_id_format(t->id, idbuf);
@@ -79,13 +86,13 @@ int cmd_pop(struct ctx *ctx, int argc, char **argv)
 		rc = EXIT_FAILURE_RUNTIME;
 		goto out;
 	}
-	if (!ctx->dry_run && (rc = queue_commit(q, &cause)) < 0) {
+	if ((rc = queue_put(q, t, &cause)) < 0 || (!ctx->dry_run && (rc = queue_commit(q, &cause)) < 0)) {
 		rc = fail_cause(exit_for_queue_error(rc), cause);
 		goto out;
 	}
 	size_t pending = 0;
-	for (size_t i = 0; i < queue_len(q); i++)
-		pending += queue_at(q, i)->status == TASK_PENDING;
+	for (size_t i = 0; i < queue_count(q); i++)
+		pending += queue_entry(q, i)->status == TASK_PENDING;
 
 	cJSON *line = cJSON_CreateObject();
 	cJSON_AddStringToObject(line, "id", idbuf);
@@ -102,6 +109,7 @@ int cmd_pop(struct ctx *ctx, int argc, char **argv)
 	cJSON_AddStringToObject(ev, "to", "running");
 	log_event(ctx, "pop", ev);
 out:
+	task_free(t);
 	queue_free(q);
 	return rc;
 }

@@ -147,7 +147,7 @@ int print_json_line(const struct cJSON *json)
 
 int exit_for_queue_error(int queue_rc)
 {
-	return queue_rc == QUEUE_ECORRUPT ? EXIT_DATAERR : EXIT_FAILURE_RUNTIME;
+	return queue_rc == QUEUE_ECORRUPT || queue_rc == QUEUE_ENOENT ? EXIT_DATAERR : EXIT_FAILURE_RUNTIME;
 }
 
 static char *default_state_dir(void)

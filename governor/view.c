@@ -1,25 +1,23 @@
-/* view.c: build the policy's view of a queue. */
+/* view.c: build the policy's view of a queue from its index entries alone. */
 #include "governor/view.h"
 
 #include <stdlib.h>
 
-int view_build(const struct queue *q, struct view *v)
+int view_build(const struct queue *q, int64_t now, struct view *v)
 {
-	size_t n = queue_len(q), k = 0;
+	size_t n = queue_count(q), k = 0;
 	*v = (struct view){ 0 };
-	if (n && (!(v->tasks = malloc(n * sizeof *v->tasks)) || !(v->refs = malloc(n * sizeof *v->refs)))) {
-		view_release(v);
+	if (n && !(v->tasks = malloc(n * sizeof *v->tasks)))
 		return -1;
-	}
 	for (size_t i = 0; i < n; i++) {
-		struct task *t = queue_at(q, i);
-		v->counts[t->status]++;
-		if (t->status != TASK_PENDING)
+		const struct queue_entry *e = queue_entry(q, i);
+		if (e->status < TASK__STATUS_COUNT)
+			v->counts[e->status]++;
+		if (e->status != TASK_PENDING || e->eligible_at > now)
 			continue;
-		v->tasks[k] = (struct policy_task){
-			.id = t->id, .priority = t->priority, .added_at_ms = t->added_at, .model = t->model,
+		v->tasks[k++] = (struct policy_task){
+			.id = e->id, .priority = e->priority, .added_at_ms = e->added_at,
 		};
-		v->refs[k++] = t;
 	}
 	v->pv = (struct policy_view){
 		.pending = v->tasks,
@@ -33,6 +31,5 @@ int view_build(const struct queue *q, struct view *v)
 void view_release(struct view *v)
 {
 	free(v->tasks);
-	free(v->refs);
 	*v = (struct view){ 0 };
 }

@@ -11,13 +11,12 @@
 
 struct view {
 	struct policy_view pv;
-	struct policy_task *tasks;   /* pv.pending */
-	struct task **refs;          /* refs[i] is the queue task behind tasks[i] */
+	struct policy_task *tasks;   /* pv.pending; model is NULL until view_fill_model() */
 	size_t counts[TASK__STATUS_COUNT];
 };
 
-/* Build from q (after queue_expire).  Borrows q's strings.  0, or -1 when out of memory. */
-int view_build(const struct queue *q, struct view *v);
+/* Build from the entries of q (after queue_expire).  0, or -1 when out of memory. */
+int view_build(const struct queue *q, int64_t now, struct view *v);
 void view_release(struct view *v);
 
 #endif

@@ -29,7 +29,6 @@
 #include "queue/statedir.h"
 #include "queue/timefmt.h"
 
-#define BOOT_ID_MAX 40
 #define RECORD_MAX 256
 
 struct lock {
@@ -48,17 +47,6 @@ static int64_t boottime_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void read_boot_id(char out[BOOT_ID_MAX])
-{
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
-	out[0] = '\0';
-	if (f) {
-		if (fscanf(f, "%39s", out) != 1)
-			out[0] = '\0';
-		fclose(f);
-	}
 }
 
 static int format_record(const struct record *r, char *buf, size_t size)
@@ -85,7 +73,7 @@ static int write_record(int fd, int64_t ttl_ms)
 {
 	struct record r = { .pid = (long)getpid() };
 	char buf[RECORD_MAX];
-	read_boot_id(r.boot_id);
+	time_boot_id(r.boot_id);
 	r.acquired_ms = time_now_ms();
 	r.expires_ms = r.acquired_ms + ttl_ms;
 	r.expires_boot_ns = boottime_ns() + ttl_ms * 1000000;
@@ -115,7 +103,7 @@ static int holder_expired(int fd, int64_t ttl_ms, struct lock_holder *holder)
 	holder->pid = (pid_t)r.pid;
 	holder->acquired_at = r.acquired_ms;
 	holder->expires_at = r.expires_ms;
-	read_boot_id(boot);
+	time_boot_id(boot);
 	if (strcmp(boot, r.boot_id) != 0)
 		return 1;         /* recorded in another boot: its clock means nothing now */
 	return boottime_ns() >= r.expires_boot_ns;

@@ -1,23 +1,35 @@
 /*
- * queue.h: the persistent queue (queue.json in the state dir) and its transactions.
+ * queue.h: the persistent queue and its transactions.
+ *
+ * On disk (see docs/store.md):
+ *   queue.jsonl   the journal, the only authority: a header line {"version":2,"last_id":N,
+ *                 "archived_count":M}, then one task object per line.  A task's latest line
+ *                 wins.  Commits append lines and fdatasync; nothing is rewritten in place.
+ *   queue.idx     a derived index (one fixed-size entry per task, and how many journal bytes it
+ *                 covers).  A cache: when it is missing, stale, from another boot or damaged,
+ *                 readers rebuild it from the journal and writers replace it.
+ *   queue.jsonl.bak  the journal as it was before the last compaction.
+ *   queue.lock    the data lock (flock), held by writers only.
  *
  * Calling sequence:
  *
- *   Read only (no lock: commits are atomic renames, so a reader sees one whole version):
+ *   Read only (no lock; the journal only grows and compaction replaces it by rename, so a
+ *   reader sees whole, committed lines):
  *       struct queue *q;
- *       if (queue_load(dirfd, &q, &cause) < 0) ...   // QUEUE_ECORRUPT or QUEUE_EIO
- *       ... queue_len(q), queue_at(q, i), queue_find(q, id) ...
+ *       if ((rc = queue_load(dirfd, &q, &cause)) < 0) ...   // QUEUE_ECORRUPT or QUEUE_EIO
+ *       for (i = 0; i < queue_count(q); i++) ... queue_entry(q, i) ...
+ *       queue_get(q, id, &task, &cause);                     // one whole task, caller frees
  *       queue_free(q);
  *
  *   Read-modify-write (under the data lock, queue.lock):
- *       if (queue_begin(dirfd, &q, &cause) < 0) ...  // takes the lock, then loads
- *       ... queue_append(q, t), change tasks ...
- *       if (queue_commit(q, &cause) < 0) ...         // temp file, fsync, .bak, rename, fsync dir
- *       queue_free(q);                                // releases the lock
+ *       queue_begin(dirfd, 0, &q, &cause);                   // lock, then load
+ *       queue_add(q, t, &cause) / queue_put(q, t, &cause);   // stage changes
+ *       queue_commit(q, &cause);                             // append, fdatasync, reindex
+ *       queue_free(q);                                       // releases the lock
  *
- * A missing queue.json is an empty queue.  A file that cannot be parsed or validated is
- * QUEUE_ECORRUPT and is never written over: queue_commit refuses to run on a queue that was
- * not loaded cleanly.  Ids come from last_id and are never reused.
+ * A complete line that does not parse is QUEUE_ECORRUPT and nothing is ever written over it:
+ * queue_begin fails, so no commit can follow.  An incomplete last line (a writer died mid-write,
+ * before its commit returned) is not part of the queue; the next writer cuts it off.
  */
 #ifndef QUEUE_QUEUE_H
 #define QUEUE_QUEUE_H
@@ -27,44 +39,75 @@
 
 #include "queue/task.h"
 
-#define QUEUE_FILE "queue.json"
+#define QUEUE_JOURNAL "queue.jsonl"
+#define QUEUE_INDEX "queue.idx"
 #define QUEUE_LOCK_FILE "queue.lock"
-#define QUEUE_VERSION 1
-#define QUEUE_FILE_MAX ((size_t)1 << 30)     /* refuse to load a queue.json larger than 1 GiB */
+#define QUEUE_VERSION 2
 #define QUEUE_LOCK_WAIT_MS 10000             /* give up on the data lock after this long */
 
 enum queue_error {
 	QUEUE_OK = 0,
 	QUEUE_EIO = -1,          /* cannot read, write or lock: a runtime failure */
-	QUEUE_ECORRUPT = -2,     /* the file is not a valid queue document */
+	QUEUE_ECORRUPT = -2,     /* the journal is not a valid queue */
 	QUEUE_EBUSY = -3,        /* the data lock was not released within QUEUE_LOCK_WAIT_MS */
 	QUEUE_ENOMEM = -4,
+	QUEUE_ENOENT = -5,       /* no such task */
+};
+
+/*
+ * What the index keeps of each task: enough to order, count and expire without reading the
+ * journal.  Plain values; this is also the on-disk record of queue.idx (native byte order).
+ */
+struct queue_entry {
+	uint64_t id;
+	int64_t added_at;
+	int64_t deadline;        /* claimed: claim_expires_at; running: lease_expires_at; else 0 */
+	int64_t eligible_at;     /* earliest start; 0 = at once */
+	uint64_t offset;         /* of the task's latest line in the journal */
+	uint32_t length;         /* of that line, without its newline */
+	int32_t priority;
+	int32_t retries, max_retries;
+	uint8_t status;          /* enum task_status */
+	uint8_t has_model;
+	uint8_t reserved[6];
 };
 
 struct queue;
 
+/* Flags for queue_begin. */
+#define QUEUE_APPEND_ONLY 1u   /* only queue_add will be used: do not load the entries */
+
 int queue_load(int dirfd, struct queue **out, char **cause);
-int queue_begin(int dirfd, struct queue **out, char **cause);
+int queue_begin(int dirfd, unsigned flags, struct queue **out, char **cause);
 int queue_commit(struct queue *q, char **cause);
 void queue_free(struct queue *q);
 
-size_t queue_len(const struct queue *q);
-struct task *queue_at(const struct queue *q, size_t i);
-struct task *queue_find(const struct queue *q, unsigned long id);
+/* Entries in id order (not available in QUEUE_APPEND_ONLY transactions). */
+size_t queue_count(const struct queue *q);
+const struct queue_entry *queue_entry(const struct queue *q, size_t i);
+const struct queue_entry *queue_find(const struct queue *q, uint64_t id);
 unsigned long queue_last_id(const struct queue *q);
 unsigned long queue_archived_count(const struct queue *q);
 
-/* Give t the next id and take ownership of it.  0, or QUEUE_ENOMEM (t is then freed). */
-int queue_append(struct queue *q, struct task *t);
+/*
+ * The whole task behind an entry, as of now (after queue_expire, the same expiry applied).
+ * 0 with *out (caller frees with task_free), or QUEUE_ENOENT / QUEUE_ECORRUPT / QUEUE_EIO.
+ */
+int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause);
+
+/* Stage t (borrowed; serialised at once) as the task's new version.  Write transactions only. */
+int queue_put(struct queue *q, const struct task *t, char **cause);
+
+/* Give t the next id (ids are never reused) and stage it.  t stays the caller's. */
+int queue_add(struct queue *q, struct task *t, char **cause);
 
 /*
- * Apply the passage of time: a claim past claim_expires_at returns to pending (no attempt is
- * counted); a run past lease_expires_at is a failed attempt ("lease_expired") and goes back to
- * pending, or to blocked once max_retries attempts have failed.  Returns how many tasks changed.
+ * Apply the passage of time to the entries: a claim past its deadline returns to pending (no
+ * attempt counted); a run past its lease is a failed attempt ("lease_expired") and returns to
+ * pending, or becomes blocked once max_retries attempts have failed.  In a write transaction
+ * the changed tasks are also staged, so the next commit records it.  Returns how many changed;
+ * -1 with *cause when a changed task cannot be read.
  */
-size_t queue_expire(struct queue *q, int64_t now);
-
-/* The whole document as JSON text (caller frees); NULL when out of memory. */
-char *queue_to_json(const struct queue *q, int pretty);
+long queue_expire(struct queue *q, int64_t now, char **cause);
 
 #endif

@@ -118,7 +118,7 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-int statedir_replace(int dirfd, const char *name, const void *data, size_t len, int keep_backup)
+int statedir_replace(int dirfd, const char *name, const void *data, size_t len, unsigned flags)
 {
 	char tmp[NAME_MAX + 1], bak[NAME_MAX + 1], baktmp[NAME_MAX + 1];
 	int fd, saved;
@@ -134,7 +134,7 @@ int statedir_replace(int dirfd, const char *name, const void *data, size_t len, 
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (write_all(fd, data, len) < 0 || ((flags & STATEDIR_DURABLE) && fsync(fd) < 0)) {
 		saved = errno;
 		close(fd);
 		goto fail;
@@ -143,7 +143,7 @@ int statedir_replace(int dirfd, const char *name, const void *data, size_t len, 
 		saved = errno;
 		goto fail;
 	}
-	if (keep_backup) {
+	if (flags & STATEDIR_BACKUP) {
 		unlinkat(dirfd, baktmp, 0);
 		if (linkat(dirfd, name, dirfd, baktmp, 0) == 0) {
 			if (renameat(dirfd, baktmp, dirfd, bak) < 0) {
@@ -160,7 +160,7 @@ int statedir_replace(int dirfd, const char *name, const void *data, size_t len, 
 		saved = errno;
 		goto fail;
 	}
-	if (fsync(dirfd) < 0)
+	if ((flags & STATEDIR_DURABLE) && fsync(dirfd) < 0)
 		return -1;
 	return 0;
 fail:

@@ -19,12 +19,15 @@ int statedir_open(const char *path, int create, char **cause);
  */
 int statedir_openat(int dirfd, const char *name, int flags);
 
+#define STATEDIR_DURABLE 1u  /* fsync the file and the directory */
+#define STATEDIR_BACKUP 2u   /* keep the previous version as "<name>.bak" (a hard link: no copy) */
+
 /*
- * Replace name atomically with len bytes of data: write a temporary file beside it, fsync,
- * rename over, fsync the directory.  With keep_backup, the previous version stays as
- * "<name>.bak" (a hard link, so no copy is made).  0, or -1 with errno set.
+ * Replace name atomically with len bytes of data: write a temporary file beside it, rename it
+ * over name; with STATEDIR_DURABLE, fsync before the rename and the directory after it.
+ * 0, or -1 with errno set.
  */
-int statedir_replace(int dirfd, const char *name, const void *data, size_t len, int keep_backup);
+int statedir_replace(int dirfd, const char *name, const void *data, size_t len, unsigned flags);
 
 /* Read a whole file (at most max bytes) into a malloc'd NUL-terminated buffer.  -1 with errno. */
 int statedir_read(int dirfd, const char *name, size_t max, char **data, size_t *len);

@@ -1,27 +1,56 @@
-/* store.c: queue.json: loading and validating, the data lock, atomic commits, expiry. */
+/*
+ * store.c: the queue journal (queue.jsonl) and its transactions.
+ *
+ * Why it is built this way (see docs/store.md for the measurements):
+ *  1. A commit appends its changed tasks as whole lines and fdatasyncs: O(change), not
+ *     O(queue), so adding to a queue of 100k tasks costs what adding to an empty one does.
+ *  2. A reader never parses the journal it has already indexed: queue.idx holds one fixed-size
+ *     entry per task and the number of journal bytes it covers; only the tail past that is
+ *     parsed.  A check reads ~48 bytes per task and one line (the chosen task's).
+ *  3. The index is a cache.  Anything odd about it (missing, another inode, another boot,
+ *     wrong size) means: rebuild it from the journal, which is always the authority.
+ *  4. A line counts once it ends in '\n'.  A writer killed mid-append leaves an incomplete
+ *     line that readers ignore and the next writer cuts off; its command never printed an id.
+ *  5. When most of the journal is superseded lines, a commit compacts it: the live lines are
+ *     copied, in id order, into a new file that replaces the journal by rename; the previous
+ *     journal stays as queue.jsonl.bak.
+ */
 #include "queue/queue.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "queue/index.h"
 #include "queue/statedir.h"
-#include "queue/timefmt.h"
+
+#define REINDEX_BYTES (64 * 1024)          /* rewrite the index when the tail grows past this */
+#define COMPACT_MIN_BYTES (1024 * 1024)    /* never compact a journal smaller than this */
+#define LINE_MAX_BYTES ((size_t)8 << 20)   /* no task line is longer (prompt 64 KiB, escaped) */
 
 struct queue {
-	int dirfd;                /* borrowed */
-	int lockfd;               /* the data lock while in a transaction, else -1 */
-	int loaded;               /* 1 once a document (or no file) was read cleanly */
+	int dirfd;                 /* borrowed */
+	int lockfd;                /* the data lock in a write transaction, else -1 */
+	int jfd;                   /* the journal, or -1 while there is none */
+	unsigned flags;
+	uint64_t jdev, jino;
+	uint64_t jsize;            /* committed bytes: through the last complete line */
+	uint64_t covered;          /* journal bytes the index on disk covers */
+	int index_stale;           /* the index on disk should be rewritten */
 	unsigned long last_id, archived_count;
-	struct task **tasks;
-	size_t len, cap;
+	uint64_t live_bytes;       /* bytes of the latest line (and newline) of every task */
+	struct queue_entry *entries;
+	size_t n, cap;
+	char *staged;              /* lines to append at commit */
+	size_t staged_len, staged_cap;
+	int64_t expired_at;        /* queue_expire's now, applied to queue_get's tasks; 0 = none */
 };
 
 static int set_cause(char **cause, int code, const char *fmt, ...)
@@ -29,7 +58,7 @@ static int set_cause(char **cause, int code, const char *fmt, ...)
 
 static int set_cause(char **cause, int code, const char *fmt, ...)
 {
-	char buf[512];
+	char buf[600];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
@@ -38,175 +67,303 @@ static int set_cause(char **cause, int code, const char *fmt, ...)
 	return code;
 }
 
-static struct queue *queue_new(int dirfd)
+static int corrupt(char **cause, uint64_t offset, long line, const char *why)
+{
+	if (line > 0)
+		return set_cause(cause, QUEUE_ECORRUPT,
+		                 "queue '%s' is corrupt at line %ld: %s; it was left as it is",
+		                 QUEUE_JOURNAL, line, why);
+	return set_cause(cause, QUEUE_ECORRUPT,
+	                 "queue '%s' is corrupt at byte %llu: %s; it was left as it is",
+	                 QUEUE_JOURNAL, (unsigned long long)offset, why);
+}
+
+/* --- entries ---------------------------------------------------------------------------- */
+
+static size_t lower_bound(const struct queue *q, uint64_t id)
+{
+	size_t lo = 0, hi = q->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (q->entries[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct queue_entry *queue_find(const struct queue *q, uint64_t id)
+{
+	size_t i = lower_bound(q, id);
+	return i < q->n && q->entries[i].id == id ? &q->entries[i] : NULL;
+}
+
+static struct queue_entry entry_of(const struct task *t, uint64_t offset, size_t length)
+{
+	struct queue_entry e = {
+		.id = t->id,
+		.added_at = t->added_at,
+		.deadline = t->status == TASK_CLAIMED ? t->claim_expires_at
+		          : t->status == TASK_RUNNING ? t->lease_expires_at : 0,
+		.offset = offset,
+		.length = (uint32_t)length,
+		.priority = t->priority,
+		.retries = t->retries,
+		.max_retries = t->max_retries,
+		.status = (uint8_t)t->status,
+		.has_model = t->model != NULL,
+	};
+	return e;
+}
+
+/* Insert or replace e (by id), keeping id order; appends are the common case. */
+static int upsert(struct queue *q, const struct queue_entry *e)
+{
+	q->live_bytes += e->length + 1;
+	if (q->flags & QUEUE_APPEND_ONLY)
+		return 0;
+	size_t i = q->n && e->id > q->entries[q->n - 1].id ? q->n : lower_bound(q, e->id);
+	if (i < q->n && q->entries[i].id == e->id) {
+		q->live_bytes -= q->entries[i].length + 1;
+		q->entries[i] = *e;
+		return 0;
+	}
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64;
+		struct queue_entry *grown = realloc(q->entries, cap * sizeof *grown);
+		if (!grown)
+			return -1;
+		q->entries = grown;
+		q->cap = cap;
+	}
+	memmove(&q->entries[i + 1], &q->entries[i], (q->n - i) * sizeof *e);
+	q->entries[i] = *e;
+	q->n++;
+	return 0;
+}
+
+/* --- reading the journal ---------------------------------------------------------------- */
+
+static int read_range(int fd, char *buf, size_t len, uint64_t off)
+{
+	while (len > 0) {
+		ssize_t n = pread(fd, buf, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;     /* the journal shrank under us: only a person does that */
+			return -1;
+		}
+		buf += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int parse_header(struct queue *q, const char *line, size_t len, char **cause)
+{
+	cJSON *h = cJSON_ParseWithLength(line, len);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(h, "version"),
+	            *last = cJSON_GetObjectItemCaseSensitive(h, "last_id"),
+	            *arch = cJSON_GetObjectItemCaseSensitive(h, "archived_count");
+	int rc = QUEUE_OK;
+	if (!cJSON_IsObject(h) || !cJSON_IsNumber(v))
+		rc = corrupt(cause, 0, 1, "the first line is not a queue header {\"version\":2,...}");
+	else if (v->valuedouble != QUEUE_VERSION)
+		rc = set_cause(cause, QUEUE_ECORRUPT,
+		               "queue '%s' has version %g; this governor reads version %d; it was left as it is",
+		               QUEUE_JOURNAL, v->valuedouble, QUEUE_VERSION);
+	else if (!cJSON_IsNumber(last) || last->valuedouble < 0 || last->valuedouble > 9e15 ||
+	         (arch && (!cJSON_IsNumber(arch) || arch->valuedouble < 0 || arch->valuedouble > 9e15)))
+		rc = corrupt(cause, 0, 1, "\"last_id\" and \"archived_count\" must be non-negative integers");
+	else {
+		q->last_id = (unsigned long)last->valuedouble;
+		q->archived_count = arch ? (unsigned long)arch->valuedouble : 0;
+	}
+	cJSON_Delete(h);
+	return rc;
+}
+
+/* Parse one task line, validating it in full. */
+static struct task *parse_task(const char *line, size_t len, char **why)
+{
+	cJSON *j = cJSON_ParseWithLength(line, len);
+	if (!j) {
+		*why = strdup("not valid JSON");
+		return NULL;
+	}
+	struct task *t = task_from_json(j, why);
+	cJSON_Delete(j);
+	return t;
+}
+
+/*
+ * Apply the journal from q->covered to size: every complete line; an incomplete last line is
+ * left out of q->jsize.  From offset 0 the first line is the header.
+ */
+static int replay(struct queue *q, uint64_t size, char **cause)
+{
+	uint64_t start = q->covered;
+	size_t len = (size_t)(size - start);
+	long line_no = start == 0 ? 1 : 0;      /* line numbers are known from the start only */
+	q->jsize = start;
+	if (len == 0)
+		return start == 0 ? corrupt(cause, 0, 1, "empty file (no header line)") : QUEUE_OK;
+	char *buf = malloc(len);
+	if (!buf)
+		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+	if (read_range(q->jfd, buf, len, start) < 0) {
+		free(buf);
+		return set_cause(cause, QUEUE_EIO, "cannot read queue '%s': %s", QUEUE_JOURNAL,
+		                 strerror(errno));
+	}
+	int rc = QUEUE_OK;
+	for (size_t pos = 0; pos < len;) {
+		char *nl = memchr(buf + pos, '\n', len - pos);
+		if (!nl)
+			break;                           /* an uncommitted, torn last line */
+		size_t llen = (size_t)(nl - (buf + pos));
+		uint64_t off = start + pos;
+		if (off == 0) {
+			rc = parse_header(q, buf, llen, cause);
+		} else if (llen > LINE_MAX_BYTES) {
+			rc = corrupt(cause, off, line_no, "line too long");
+		} else {
+			char *why = NULL;
+			struct task *t = parse_task(buf + pos, llen, &why);
+			if (!t) {
+				rc = corrupt(cause, off, line_no, why ? why : "invalid task");
+				free(why);
+			} else {
+				struct queue_entry e = entry_of(t, off, llen);
+				if (t->id > q->last_id)
+					q->last_id = t->id;
+				task_free(t);
+				if (upsert(q, &e) < 0)
+					rc = set_cause(cause, QUEUE_ENOMEM, "out of memory");
+			}
+		}
+		if (rc < 0)
+			break;
+		pos += llen + 1;
+		q->jsize = start + pos;
+		if (line_no)
+			line_no++;
+	}
+	free(buf);
+	if (rc == QUEUE_OK && q->jsize == 0)
+		rc = corrupt(cause, 0, 1, "no complete header line");
+	return rc;
+}
+
+static void fill_header(const struct queue *q, struct index_header *h)
+{
+	*h = (struct index_header){
+		.version = INDEX_VERSION,
+		.entry_size = sizeof(struct queue_entry),
+		.journal_dev = q->jdev,
+		.journal_ino = q->jino,
+		.covered = q->jsize,
+		.last_id = q->last_id,
+		.archived_count = q->archived_count,
+		.count = q->n,
+		.live_bytes = q->live_bytes,
+	};
+	memcpy(h->magic, INDEX_MAGIC, sizeof h->magic);
+	time_boot_id(h->boot_id);
+}
+
+/* Best effort: the index is a cache, and a reader may lack the right to write it. */
+static void write_index(struct queue *q)
+{
+	struct index_header h;
+	if (q->flags & QUEUE_APPEND_ONLY || q->jfd < 0)
+		return;
+	fill_header(q, &h);
+	if (index_write(q->dirfd, &h, q->entries) == 0) {
+		q->covered = q->jsize;
+		q->index_stale = 0;
+	}
+}
+
+static int load(struct queue *q, int writable, char **cause)
+{
+	struct index_header h;
+	struct stat st;
+
+	q->jfd = statedir_openat(q->dirfd, QUEUE_JOURNAL, writable ? O_RDWR | O_APPEND : O_RDONLY);
+	if (q->jfd < 0) {
+		if (errno == ENOENT) {
+			q->flags &= ~QUEUE_APPEND_ONLY;  /* no queue yet: empty, and every entry is known */
+			return QUEUE_OK;
+		}
+		if (errno == ELOOP)
+			return set_cause(cause, QUEUE_EIO, "cannot open queue '%s': it is a symbolic link",
+			                 QUEUE_JOURNAL);
+		if (errno == EPERM)
+			return set_cause(cause, QUEUE_EIO,
+			                 "cannot open queue '%s': owned by another user or writable by group or others (fix with: chmod 600 %s)",
+			                 QUEUE_JOURNAL, QUEUE_JOURNAL);
+		return set_cause(cause, QUEUE_EIO, "cannot open queue '%s': %s", QUEUE_JOURNAL,
+		                 strerror(errno));
+	}
+	if (fstat(q->jfd, &st) < 0)
+		return set_cause(cause, QUEUE_EIO, "cannot stat queue '%s': %s", QUEUE_JOURNAL,
+		                 strerror(errno));
+	q->jdev = (uint64_t)st.st_dev;
+	q->jino = (uint64_t)st.st_ino;
+	uint64_t size = (uint64_t)st.st_size;
+
+	struct queue_entry *entries = NULL;
+	int append_only = q->flags & QUEUE_APPEND_ONLY;
+	if (index_read(q->dirfd, q->jdev, q->jino, size, &h, append_only ? NULL : &entries) == 0 &&
+	    !(append_only && size - h.covered > REINDEX_BYTES)) {
+		q->covered = h.covered;
+		q->last_id = (unsigned long)h.last_id;
+		q->archived_count = (unsigned long)h.archived_count;
+		q->live_bytes = h.live_bytes;
+		q->entries = entries;
+		q->n = q->cap = append_only ? 0 : (size_t)h.count;
+	} else {
+		free(entries);
+		q->flags &= ~QUEUE_APPEND_ONLY;      /* a rebuild needs every entry */
+		q->covered = 0;
+		q->index_stale = 1;
+	}
+	int rc = replay(q, size, cause);
+	if (rc < 0)
+		return rc;
+	if (q->jsize - q->covered > REINDEX_BYTES)
+		q->index_stale = 1;
+	return QUEUE_OK;
+}
+
+static struct queue *queue_new(int dirfd, unsigned flags)
 {
 	struct queue *q = calloc(1, sizeof *q);
 	if (q) {
 		q->dirfd = dirfd;
-		q->lockfd = -1;
+		q->lockfd = q->jfd = -1;
+		q->flags = flags;
 	}
 	return q;
 }
 
-static int push(struct queue *q, struct task *t)
-{
-	if (q->len == q->cap) {
-		size_t cap = q->cap ? q->cap * 2 : 16;
-		struct task **tasks = realloc(q->tasks, cap * sizeof *tasks);
-		if (!tasks)
-			return -1;
-		q->tasks = tasks;
-		q->cap = cap;
-	}
-	q->tasks[q->len++] = t;
-	return 0;
-}
-
-static int read_count(const cJSON *doc, const char *key, unsigned long *out)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, key);
-	if (!v) {
-		*out = 0;
-		return 0;
-	}
-	if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740991.0 ||
-	    v->valuedouble != floor(v->valuedouble))
-		return -1;
-	*out = (unsigned long)v->valuedouble;
-	return 0;
-}
-
-static int compare_ids(const void *a, const void *b)
-{
-	unsigned long x = (*(struct task *const *)a)->id, y = (*(struct task *const *)b)->id;
-	return (x > y) - (x < y);
-}
-
-/* Parse and validate a document into q (empty). */
-static int parse_document(struct queue *q, const char *data, size_t len, char **cause)
-{
-	const char *end = NULL;
-	cJSON *doc = cJSON_ParseWithLengthOpts(data, len, &end, 0);
-	int rc = QUEUE_ECORRUPT;
-
-	if (!doc) {
-		size_t at = end ? (size_t)(end - data) : 0;
-		return set_cause(cause, QUEUE_ECORRUPT, "not valid JSON (near byte %zu)", at);
-	}
-	for (; end && end < data + len; end++)
-		if (*end != ' ' && *end != '\n' && *end != '\t' && *end != '\r') {
-			set_cause(cause, rc, "trailing data after the JSON document");
-			goto out;
-		}
-	if (!cJSON_IsObject(doc)) {
-		set_cause(cause, rc, "not a queue document (expected an object; a legacy array is read by 'governor import')");
-		goto out;
-	}
-	const cJSON *version = cJSON_GetObjectItemCaseSensitive(doc, "version");
-	if (!cJSON_IsNumber(version)) {
-		set_cause(cause, rc, "missing \"version\"");
-		goto out;
-	}
-	if (version->valuedouble != QUEUE_VERSION) {
-		set_cause(cause, rc, "unknown version %g (this governor reads version %d)",
-		          version->valuedouble, QUEUE_VERSION);
-		goto out;
-	}
-	if (read_count(doc, "last_id", &q->last_id) < 0 ||
-	    read_count(doc, "archived_count", &q->archived_count) < 0) {
-		set_cause(cause, rc, "\"last_id\" and \"archived_count\" must be non-negative integers");
-		goto out;
-	}
-	const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(doc, "tasks");
-	if (!cJSON_IsArray(tasks)) {
-		set_cause(cause, rc, "\"tasks\" is missing or not an array");
-		goto out;
-	}
-	for (const cJSON *e = tasks->child; e; e = e->next) {
-		struct task *t = task_from_json(e, cause);
-		if (!t)
-			goto out;
-		if (push(q, t) < 0) {
-			task_free(t);
-			rc = set_cause(cause, QUEUE_ENOMEM, "out of memory");
-			goto out;
-		}
-		if (t->id > q->last_id) {
-			char id[TASK_ID_MAX];
-			set_cause(cause, rc, "task %s is above last_id %lu", task_id_format(t->id, id),
-			          q->last_id);
-			goto out;
-		}
-	}
-	if (q->len > 1) {
-		struct task **sorted = malloc(q->len * sizeof *sorted);
-		if (!sorted) {
-			rc = set_cause(cause, QUEUE_ENOMEM, "out of memory");
-			goto out;
-		}
-		memcpy(sorted, q->tasks, q->len * sizeof *sorted);
-		qsort(sorted, q->len, sizeof *sorted, compare_ids);
-		for (size_t i = 1; i < q->len; i++)
-			if (sorted[i]->id == sorted[i - 1]->id) {
-				char id[TASK_ID_MAX];
-				set_cause(cause, rc, "duplicate task id %s", task_id_format(sorted[i]->id, id));
-				free(sorted);
-				goto out;
-			}
-		free(sorted);
-	}
-	rc = QUEUE_OK;
-out:
-	cJSON_Delete(doc);
-	return rc;
-}
-
-static int load_into(struct queue *q, char **cause)
-{
-	char *data;
-	size_t len;
-
-	if (statedir_read(q->dirfd, QUEUE_FILE, QUEUE_FILE_MAX, &data, &len) < 0) {
-		if (errno == ENOENT) {
-			q->loaded = 1;
-			return QUEUE_OK;
-		}
-		if (errno == EFBIG)
-			return set_cause(cause, QUEUE_ECORRUPT, "cannot read queue '%s': larger than %zu bytes",
-			                 QUEUE_FILE, QUEUE_FILE_MAX);
-		if (errno == ELOOP)
-			return set_cause(cause, QUEUE_EIO, "cannot read queue '%s': is a symbolic link",
-			                 QUEUE_FILE);
-		if (errno == EPERM)
-			return set_cause(cause, QUEUE_EIO,
-			                 "cannot read queue '%s': owned by another user or writable by group or others (fix with: chmod 600)",
-			                 QUEUE_FILE);
-		return set_cause(cause, QUEUE_EIO, "cannot read queue '%s': %s", QUEUE_FILE,
-		                 strerror(errno));
-	}
-	char *why = NULL;
-	int rc = parse_document(q, data, len, &why);
-	free(data);
-	if (rc == QUEUE_OK) {
-		q->loaded = 1;
-		return rc;
-	}
-	set_cause(cause, rc, "queue '%s' is corrupt: %s; it was left as it is (the previous version is %s.bak)",
-	          QUEUE_FILE, why ? why : "invalid", QUEUE_FILE);
-	free(why);
-	return rc;
-}
-
 int queue_load(int dirfd, struct queue **out, char **cause)
 {
-	struct queue *q = queue_new(dirfd);
+	struct queue *q = queue_new(dirfd, 0);
 	if (!q)
 		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
-	int rc = load_into(q, cause);
+	int rc = load(q, 0, cause);
 	if (rc < 0) {
 		queue_free(q);
 		return rc;
 	}
+	if (q->index_stale)
+		write_index(q);
 	*out = q;
 	return QUEUE_OK;
 }
@@ -235,26 +392,41 @@ static int take_data_lock(int fd)
 	return QUEUE_OK;
 }
 
-int queue_begin(int dirfd, struct queue **out, char **cause)
+static int header_line(const struct queue *q, char *buf, size_t size)
 {
-	struct queue *q = queue_new(dirfd);
+	return snprintf(buf, size, "{\"version\":%d,\"last_id\":%lu,\"archived_count\":%lu}\n",
+	                QUEUE_VERSION, q->last_id, q->archived_count);
+}
+
+int queue_begin(int dirfd, unsigned flags, struct queue **out, char **cause)
+{
+	struct queue *q = queue_new(dirfd, flags);
+	int rc;
 	if (!q)
 		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
 	q->lockfd = statedir_openat(dirfd, QUEUE_LOCK_FILE, O_RDWR | O_CREAT);
-	if (q->lockfd < 0) {
-		int rc = set_cause(cause, QUEUE_EIO, "cannot open data lock '%s': %s", QUEUE_LOCK_FILE,
-		                   strerror(errno));
-		queue_free(q);
-		return rc;
-	}
-	int rc = take_data_lock(q->lockfd);
-	if (rc == QUEUE_EBUSY)
+	if (q->lockfd < 0)
+		rc = set_cause(cause, QUEUE_EIO, "cannot open data lock '%s': %s", QUEUE_LOCK_FILE,
+		               strerror(errno));
+	else if ((rc = take_data_lock(q->lockfd)) == QUEUE_EBUSY)
 		set_cause(cause, rc, "queue is busy: data lock '%s' still held after %d ms",
 		          QUEUE_LOCK_FILE, QUEUE_LOCK_WAIT_MS);
 	else if (rc < 0)
 		set_cause(cause, rc, "cannot lock '%s': %s", QUEUE_LOCK_FILE, strerror(errno));
 	else
-		rc = load_into(q, cause);
+		rc = load(q, 1, cause);
+	if (rc == QUEUE_OK && q->jfd >= 0) {
+		struct stat st;
+		/* Cut off a torn line a killed writer left; it was never committed. */
+		if (fstat(q->jfd, &st) == 0 && (uint64_t)st.st_size > q->jsize &&
+		    ftruncate(q->jfd, (off_t)q->jsize) < 0)
+			rc = set_cause(cause, QUEUE_EIO, "cannot truncate the torn end of '%s': %s",
+			               QUEUE_JOURNAL, strerror(errno));
+	} else if (rc == QUEUE_OK) {
+		char h[128];
+		const struct queue empty = { 0 };
+		q->jsize = (uint64_t)header_line(&empty, h, sizeof h);   /* staged lines follow it */
+	}
 	if (rc < 0) {
 		queue_free(q);
 		return rc;
@@ -263,116 +435,249 @@ int queue_begin(int dirfd, struct queue **out, char **cause)
 	return QUEUE_OK;
 }
 
-char *queue_to_json(const struct queue *q, int pretty)
-{
-	cJSON *doc = cJSON_CreateObject(), *tasks;
-	char *text = NULL;
-	if (!doc || !cJSON_AddNumberToObject(doc, "version", QUEUE_VERSION) ||
-	    !cJSON_AddNumberToObject(doc, "last_id", (double)q->last_id) ||
-	    !cJSON_AddNumberToObject(doc, "archived_count", (double)q->archived_count) ||
-	    !(tasks = cJSON_AddArrayToObject(doc, "tasks")))
-		goto out;
-	for (size_t i = 0; i < q->len; i++) {
-		cJSON *t = task_to_json(q->tasks[i]);
-		if (!t || !cJSON_AddItemToArray(tasks, t)) {
-			cJSON_Delete(t);
-			goto out;
-		}
-	}
-	text = pretty ? cJSON_Print(doc) : cJSON_PrintUnformatted(doc);
-out:
-	cJSON_Delete(doc);
-	return text;
-}
-
-int queue_commit(struct queue *q, char **cause)
-{
-	if (q->lockfd < 0 || !q->loaded)
-		return set_cause(cause, QUEUE_EIO, "internal error: commit outside a transaction");
-	char *text = queue_to_json(q, 0);
-	if (!text)
-		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
-	size_t len = strlen(text);
-	text[len] = '\n';    /* cJSON's buffer has room: replace the NUL, write len + 1 */
-	int rc = statedir_replace(q->dirfd, QUEUE_FILE, text, len + 1, 1);
-	int saved = errno;
-	cJSON_free(text);
-	if (rc < 0)
-		return set_cause(cause, QUEUE_EIO, "cannot write queue '%s': %s", QUEUE_FILE,
-		                 strerror(saved));
-	return QUEUE_OK;
-}
-
 void queue_free(struct queue *q)
 {
 	if (!q)
 		return;
+	if (q->jfd >= 0)
+		close(q->jfd);
 	if (q->lockfd >= 0)
-		close(q->lockfd);   /* releases the flock */
-	for (size_t i = 0; i < q->len; i++)
-		task_free(q->tasks[i]);
-	free(q->tasks);
+		close(q->lockfd);      /* releases the flock */
+	free(q->entries);
+	free(q->staged);
 	free(q);
 }
 
-size_t queue_len(const struct queue *q) { return q->len; }
-struct task *queue_at(const struct queue *q, size_t i) { return i < q->len ? q->tasks[i] : NULL; }
+size_t queue_count(const struct queue *q) { return q->n; }
+const struct queue_entry *queue_entry(const struct queue *q, size_t i) { return i < q->n ? &q->entries[i] : NULL; }
 unsigned long queue_last_id(const struct queue *q) { return q->last_id; }
 unsigned long queue_archived_count(const struct queue *q) { return q->archived_count; }
 
-struct task *queue_find(const struct queue *q, unsigned long id)
-{
-	for (size_t i = 0; i < q->len; i++)
-		if (q->tasks[i]->id == id)
-			return q->tasks[i];
-	return NULL;
-}
+/* --- whole tasks ------------------------------------------------------------------------ */
 
-int queue_append(struct queue *q, struct task *t)
+int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause)
 {
-	t->id = q->last_id + 1;
-	if (push(q, t) < 0) {
-		task_free(t);
-		return QUEUE_ENOMEM;
+	const struct queue_entry *e = queue_find(q, id);
+	char *buf, *why = NULL;
+	if (!e)
+		return set_cause(cause, QUEUE_ENOENT, "no task T-%02llu", (unsigned long long)id);
+	if (e->offset >= q->jsize && q->lockfd >= 0) {
+		/* staged in this transaction, not yet in the journal */
+		buf = q->staged + (e->offset - q->jsize);
+		*out = parse_task(buf, e->length, &why);
+	} else {
+		if (!(buf = malloc(e->length ? e->length : 1)))
+			return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+		if (read_range(q->jfd, buf, e->length, e->offset) < 0) {
+			free(buf);
+			return set_cause(cause, QUEUE_EIO, "cannot read queue '%s': %s", QUEUE_JOURNAL,
+			                 strerror(errno));
+		}
+		*out = parse_task(buf, e->length, &why);
+		free(buf);
 	}
-	q->last_id = t->id;
+	if (!*out) {
+		int rc = corrupt(cause, e->offset, 0, why ? why : "invalid task");
+		free(why);
+		return rc;
+	}
+	if (q->expired_at)
+		task_expire(*out, q->expired_at);
 	return QUEUE_OK;
 }
 
-static void replace_string(char **field, const char *value)
+int queue_put(struct queue *q, const struct task *t, char **cause)
 {
-	char *copy = value ? strdup(value) : NULL;
-	free(*field);
-	*field = copy;
+	if (q->lockfd < 0)
+		return set_cause(cause, QUEUE_EIO, "internal error: queue_put outside a transaction");
+	cJSON *j = task_to_json(t);
+	char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+	cJSON_Delete(j);
+	if (!text)
+		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+	size_t len = strlen(text);
+	if (q->staged_len + len + 1 > q->staged_cap) {
+		size_t cap = (q->staged_len + len + 1) * 2;
+		char *grown = realloc(q->staged, cap);
+		if (!grown) {
+			cJSON_free(text);
+			return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+		}
+		q->staged = grown;
+		q->staged_cap = cap;
+	}
+	struct queue_entry e = entry_of(t, q->jsize + q->staged_len, len);
+	memcpy(q->staged + q->staged_len, text, len);
+	q->staged[q->staged_len + len] = '\n';
+	q->staged_len += len + 1;
+	cJSON_free(text);
+	if (upsert(q, &e) < 0)
+		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+	return QUEUE_OK;
 }
 
-size_t queue_expire(struct queue *q, int64_t now)
+int queue_add(struct queue *q, struct task *t, char **cause)
 {
-	size_t changed = 0;
-	for (size_t i = 0; i < q->len; i++) {
-		struct task *t = q->tasks[i];
-		if (t->status == TASK_CLAIMED && t->claim_expires_at <= now) {
-			t->status = TASK_PENDING;
-			t->claimed_at = t->claim_expires_at = 0;
-			t->updated_at = now;
-			changed++;
-		} else if (t->status == TASK_RUNNING && t->lease_expires_at <= now) {
-			task_attempt_end(t, now, "lease_expired", "lease expired without done or fail");
-			t->retries++;
-			t->lease_expires_at = 0;
-			t->updated_at = now;
-			replace_string(&t->last_error, "lease_expired");
-			if (t->retries >= t->max_retries) {
-				char why[96];
-				snprintf(why, sizeof why, "failed %d attempts; last: lease_expired", t->retries);
-				t->status = TASK_BLOCKED;
-				t->finished_at = now;
-				replace_string(&t->blocked_reason, why);
-			} else {
-				t->status = TASK_PENDING;
+	t->id = q->last_id + 1;
+	int rc = queue_put(q, t, cause);
+	if (rc == QUEUE_OK)
+		q->last_id = t->id;
+	return rc;
+}
+
+long queue_expire(struct queue *q, int64_t now, char **cause)
+{
+	long changed = 0;
+	q->expired_at = now;
+	for (size_t i = 0; i < q->n; i++) {
+		struct queue_entry *e = &q->entries[i];
+		if (!((e->status == TASK_CLAIMED || e->status == TASK_RUNNING) && e->deadline <= now))
+			continue;
+		changed++;
+		if (q->lockfd >= 0) {
+			/* Record it: read the task (queue_get applies the expiry) and stage it. */
+			struct task *t;
+			int rc = queue_get(q, e->id, &t, cause);
+			if (rc == QUEUE_OK) {
+				rc = queue_put(q, t, cause);   /* may move q->entries: re-fetch e below */
+				task_free(t);
 			}
-			changed++;
+			if (rc < 0)
+				return -1;
+			continue;
 		}
+		/* A read-only view: the same rule as task_expire(), on the entry alone. */
+		if (e->status == TASK_RUNNING && ++e->retries >= e->max_retries)
+			e->status = TASK_BLOCKED;
+		else
+			e->status = TASK_PENDING;
+		e->deadline = 0;
 	}
 	return changed;
+}
+
+/* --- committing -------------------------------------------------------------------------- */
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The first journal: header and staged lines, created whole (temp file, fsync, rename). */
+static int create_journal(struct queue *q, char **cause)
+{
+	const struct queue empty = { 0 };   /* the header as it was at queue_begin: no queue yet */
+	char h[128];
+	struct stat st;
+	int hlen = header_line(&empty, h, sizeof h);
+	char *buf = malloc((size_t)hlen + q->staged_len);
+	if (!buf)
+		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+	memcpy(buf, h, (size_t)hlen);
+	memcpy(buf + hlen, q->staged, q->staged_len);
+	int rc = statedir_replace(q->dirfd, QUEUE_JOURNAL, buf, (size_t)hlen + q->staged_len,
+	                          STATEDIR_DURABLE);
+	free(buf);
+	if (rc < 0)
+		return set_cause(cause, QUEUE_EIO, "cannot write queue '%s': %s", QUEUE_JOURNAL,
+		                 strerror(errno));
+	q->jfd = statedir_openat(q->dirfd, QUEUE_JOURNAL, O_RDWR | O_APPEND);
+	if (q->jfd < 0 || fstat(q->jfd, &st) < 0)
+		return set_cause(cause, QUEUE_EIO, "cannot reopen queue '%s': %s", QUEUE_JOURNAL,
+		                 strerror(errno));
+	q->jdev = (uint64_t)st.st_dev;
+	q->jino = (uint64_t)st.st_ino;
+	q->jsize += q->staged_len;
+	q->index_stale = 1;
+	return QUEUE_OK;
+}
+
+static int append_staged(struct queue *q, char **cause)
+{
+	if (write_all(q->jfd, q->staged, q->staged_len) < 0 || fdatasync(q->jfd) < 0) {
+		int saved = errno;
+		/* Take back whatever part was written: the commit did not happen. */
+		if (ftruncate(q->jfd, (off_t)q->jsize) < 0)
+			saved = saved ? saved : errno;
+		return set_cause(cause, QUEUE_EIO, "cannot write queue '%s': %s", QUEUE_JOURNAL,
+		                 strerror(saved));
+	}
+	q->jsize += q->staged_len;
+	return QUEUE_OK;
+}
+
+/* Copy the live lines into a new journal; the old one becomes queue.jsonl.bak. */
+static void compact(struct queue *q)
+{
+	char h[128];
+	int hlen = header_line(q, h, sizeof h);
+	size_t total = (size_t)hlen + (size_t)q->live_bytes, pos = (size_t)hlen;
+	struct queue_entry *moved = malloc((q->n ? q->n : 1) * sizeof *moved);
+	char *buf = malloc(total);
+	struct stat st;
+	if (!buf || !moved)
+		goto out;
+	memcpy(buf, h, (size_t)hlen);
+	for (size_t i = 0; i < q->n; i++) {
+		const struct queue_entry *e = &q->entries[i];
+		if (pos + e->length + 1 > total || read_range(q->jfd, buf + pos, e->length, e->offset) < 0)
+			goto out;
+		moved[i] = *e;
+		moved[i].offset = pos;
+		pos += e->length;
+		buf[pos++] = '\n';
+	}
+	if (statedir_replace(q->dirfd, QUEUE_JOURNAL, buf, pos, STATEDIR_DURABLE | STATEDIR_BACKUP) < 0)
+		goto out;
+	int fd = statedir_openat(q->dirfd, QUEUE_JOURNAL, O_RDWR | O_APPEND);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		q->index_stale = 1;          /* the next reader rebuilds from the new journal */
+		goto out;
+	}
+	close(q->jfd);
+	q->jfd = fd;
+	q->jdev = (uint64_t)st.st_dev;
+	q->jino = (uint64_t)st.st_ino;
+	q->jsize = pos;
+	free(q->entries);
+	q->entries = moved;
+	q->cap = q->n ? q->n : 1;
+	moved = NULL;
+	q->index_stale = 1;
+out:
+	free(moved);
+	free(buf);
+}
+
+int queue_commit(struct queue *q, char **cause)
+{
+	int rc = QUEUE_OK;
+	if (q->lockfd < 0)
+		return set_cause(cause, QUEUE_EIO, "internal error: commit outside a transaction");
+	if (q->staged_len) {
+		rc = q->jfd < 0 ? create_journal(q, cause) : append_staged(q, cause);
+		if (rc < 0)
+			return rc;
+		q->staged_len = 0;
+	}
+	char h[128];
+	uint64_t hlen = (uint64_t)header_line(q, h, sizeof h);
+	if (!(q->flags & QUEUE_APPEND_ONLY) && q->jsize > COMPACT_MIN_BYTES &&
+	    q->jsize > 2 * (q->live_bytes + hlen))
+		compact(q);
+	if (q->index_stale || q->jsize - q->covered > REINDEX_BYTES)
+		write_index(q);
+	return rc;
 }

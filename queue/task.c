@@ -428,3 +428,38 @@ int task_attempt_end(struct task *t, int64_t now, const char *outcome, const cha
 	cJSON_AddItemToObject(a, "error", err);
 	return 0;
 }
+
+static void replace_string(char **field, const char *value)
+{
+	char *copy = value ? strdup(value) : NULL;
+	free(*field);
+	*field = copy;
+}
+
+int task_expire(struct task *t, int64_t now)
+{
+	if (t->status == TASK_CLAIMED && t->claim_expires_at <= now) {
+		t->status = TASK_PENDING;
+		t->claimed_at = t->claim_expires_at = 0;
+		t->updated_at = now;
+		return 1;
+	}
+	if (t->status == TASK_RUNNING && t->lease_expires_at <= now) {
+		task_attempt_end(t, now, "lease_expired", "lease expired without done or fail");
+		t->retries++;
+		t->lease_expires_at = 0;
+		t->updated_at = now;
+		replace_string(&t->last_error, "lease_expired");
+		if (t->retries >= t->max_retries) {
+			char why[96];
+			snprintf(why, sizeof why, "failed %d attempts; last: lease_expired", t->retries);
+			t->status = TASK_BLOCKED;
+			t->finished_at = now;
+			replace_string(&t->blocked_reason, why);
+		} else {
+			t->status = TASK_PENDING;
+		}
+		return 1;
+	}
+	return 0;
+}

@@ -76,6 +76,13 @@ cJSON *task_to_json(const struct task *t);
 /* Validate and convert; on failure NULL with *cause (caller frees). */
 struct task *task_from_json(const cJSON *obj, char **cause);
 
+/*
+ * Apply the passage of time: a claim past claim_expires_at returns to pending (no attempt is
+ * counted); a run past lease_expires_at is a failed attempt ("lease_expired") and returns to
+ * pending, or becomes blocked once max_retries attempts have failed.  1 if t changed.
+ */
+int task_expire(struct task *t, int64_t now);
+
 /* Record the start and the end of an attempt in t->attempts. */
 int task_attempt_begin(struct task *t, int64_t now);
 int task_attempt_end(struct task *t, int64_t now, const char *outcome, const char *error);

@@ -101,3 +101,14 @@ int time_parse(const char *s, int64_t *ms)
 	*ms = (t - offset) * 1000 + frac;
 	return 0;
 }
+
+void time_boot_id(char out[BOOT_ID_MAX])
+{
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	out[0] = '\0';
+	if (f) {
+		if (fscanf(f, "%39s", out) != 1)
+			out[0] = '\0';
+		fclose(f);
+	}
+}

@@ -22,4 +22,11 @@ char *time_format(int64_t ms, char buf[TIME_RFC3339_MAX]);
  */
 int time_parse(const char *s, int64_t *ms);
 
+/*
+ * This boot's id (/proc/sys/kernel/random/boot_id) into out (BOOT_ID_MAX bytes); "" when the
+ * kernel does not tell.  Monotonic clocks and page-cache state mean nothing across boots.
+ */
+#define BOOT_ID_MAX 40
+void time_boot_id(char out[BOOT_ID_MAX]);
+
 #endif

@@ -1,0 +1,77 @@
+/* index.c: read, validate and replace queue.idx. */
+#include "queue/index.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "queue/statedir.h"
+
+static int read_exact(int fd, void *buf, size_t len, off_t off)
+{
+	char *p = buf;
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int index_read(int dirfd, uint64_t dev, uint64_t ino, uint64_t size, struct index_header *h,
+               struct queue_entry **entries)
+{
+	char boot[BOOT_ID_MAX];
+	struct stat st;
+	int rc = -1;
+	int fd = statedir_openat(dirfd, QUEUE_INDEX, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || read_exact(fd, h, sizeof *h, 0) < 0)
+		goto out;
+	time_boot_id(boot);
+	if (memcmp(h->magic, INDEX_MAGIC, sizeof h->magic) != 0 || h->version != INDEX_VERSION ||
+	    h->entry_size != sizeof(struct queue_entry) || h->journal_dev != dev ||
+	    h->journal_ino != ino || h->covered > size || !boot[0] ||
+	    strncmp(h->boot_id, boot, sizeof h->boot_id) != 0 ||
+	    h->count > (uint64_t)(st.st_size / (off_t)sizeof(struct queue_entry)) ||
+	    (uint64_t)st.st_size != sizeof *h + h->count * sizeof(struct queue_entry))
+		goto out;
+	if (entries) {
+		size_t bytes = (size_t)h->count * sizeof **entries;
+		*entries = malloc(bytes ? bytes : 1);
+		if (!*entries)
+			goto out;
+		if (read_exact(fd, *entries, bytes, sizeof *h) < 0) {
+			free(*entries);
+			*entries = NULL;
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+int index_write(int dirfd, const struct index_header *h, const struct queue_entry *entries)
+{
+	size_t bytes = (size_t)h->count * sizeof *entries;
+	char *buf = malloc(sizeof *h + bytes);
+	if (!buf)
+		return -1;
+	memcpy(buf, h, sizeof *h);
+	if (bytes)
+		memcpy(buf + sizeof *h, entries, bytes);
+	int rc = statedir_replace(dirfd, QUEUE_INDEX, buf, sizeof *h + bytes, 0);
+	free(buf);
+	return rc;
+}
