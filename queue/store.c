@@ -6,7 +6,7 @@
  *     O(queue), so adding to a queue of 100k tasks costs what adding to an empty one does.
  *  2. A reader never parses the journal it has already indexed: queue.idx holds one fixed-size
  *     entry per task and the number of journal bytes it covers; only the tail past that is
- *     parsed.  A check reads ~48 bytes per task and one line (the chosen task's).
+ *     parsed.  A check reads 64 bytes per task and one line (the chosen task's).
  *  3. The index is a cache.  Anything odd about it (missing, another inode, another boot,
  *     wrong size) means: rebuild it from the journal, which is always the authority.
  *  4. A line counts once it ends in '\n'.  A writer killed mid-append leaves an incomplete
