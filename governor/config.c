@@ -253,8 +253,11 @@ struct parse {
 	struct config *cfg;
 	const char *file;
 	int line;            /* the reader's line number */
+	int section_line;    /* line of the latest [section] header, or 0 */
+	int key_seen;        /* a key since that header (inih then reads an indented '[' as a value) */
 	int long_line;       /* first line that was too long, or 0 */
 	char *error;         /* first error, "FILE:LINE: ..." */
+	int error_line;      /* its line */
 	FILE *fp;
 };
 
@@ -272,6 +275,7 @@ static void parse_error(struct parse *p, int line, const char *fmt, ...)
 	va_end(ap);
 	snprintf(full, sizeof full, "%s:%d: %s", p->file, line, msg);
 	p->error = strdup(full);
+	p->error_line = line;
 }
 
 /* fgets for inih that counts lines and notices lines longer than the buffer. */
@@ -281,6 +285,14 @@ static char *reader(char *str, int num, void *stream)
 	if (!fgets(str, num, p->fp))
 		return NULL;
 	p->line++;
+	/* inih reports a section only with its first key; errors about it name its header. */
+	const char *lead = str;
+	while (*lead == ' ' || *lead == '\t')
+		lead++;
+	if (*lead == '[' && (lead == str || !p->key_seen)) {
+		p->section_line = p->line;
+		p->key_seen = 0;
+	}
 	size_t len = strlen(str);
 	if (len > 0 && str[len - 1] != '\n' && !feof(p->fp)) {
 		int c;
@@ -300,12 +312,12 @@ static struct config_source *source_for(struct parse *p, const char *section)
 		if (strcmp(cfg->sources[i].name, name) == 0)
 			return &cfg->sources[i];
 	if (!*name) {
-		parse_error(p, p->line, "section [%s] needs a name, such as [sessions.agents]", section);
+		parse_error(p, p->section_line, "section [%s] needs a name, such as [sessions.agents]", section);
 		return NULL;
 	}
 	for (const char *c = name; *c; c++)
 		if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-') {
-			parse_error(p, p->line, "bad source name '%s' (letters, digits, '_' and '-')", name);
+			parse_error(p, p->section_line, "bad source name '%s' (letters, digits, '_' and '-')", name);
 			return NULL;
 		}
 	struct config_source *grown = realloc(cfg->sources, (cfg->nsources + 1) * sizeof *grown);
@@ -320,7 +332,7 @@ static struct config_source *source_for(struct parse *p, const char *section)
 		parse_error(p, p->line, "out of memory");
 		return NULL;
 	}
-	snprintf(s->origin, sizeof s->origin, "%s:%d", p->file, p->line);
+	snprintf(s->origin, sizeof s->origin, "%s:%d", p->file, p->section_line);
 	cfg->nsources++;
 	return s;
 }
@@ -366,6 +378,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	const char *why;
 	size_t i;
 
+	p->key_seen = 1;
 	if (p->error)
 		return 0;
 	if (!*section) {
@@ -379,7 +392,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		if (known_section(section))
 			parse_error(p, p->line, "unknown key '%s' in [%s]", name, section);
 		else
-			parse_error(p, p->line, "unknown section [%s]", section);
+			parse_error(p, p->section_line, "unknown section [%s]", section);
 		return 0;
 	}
 	if (set_value(p->cfg, k, value, &why) < 0) {
@@ -418,12 +431,22 @@ static int read_file(struct config *cfg, const char *file, char **cause)
 	}
 	int rc = ini_parse_stream(reader, &p, handler, &p);
 	fclose(p.fp);
-	if (p.long_line && (!p.error || p.long_line < rc)) {
+	/*
+	 * The first error by line wins.  inih's rc is its first failing line: a syntax error, or
+	 * a line our handler refused (p.error, which may name an earlier section header line).
+	 * A line too long to read is reported as such, not as whatever its cut-off part did.
+	 */
+	int first = p.error ? p.error_line : 0;
+	if (rc > 0 && (!first || rc < first)) {
+		free(p.error);
+		p.error = NULL;
+		parse_error(&p, rc, "syntax error: expected '[section]' or 'key = value'");
+		first = rc;
+	}
+	if (p.long_line && (!first || p.long_line <= first)) {
 		free(p.error);
 		p.error = NULL;
 		parse_error(&p, p.long_line, "line is longer than %d bytes", INI_MAX_LINE - 2);
-	} else if (rc > 0 && !p.error) {
-		parse_error(&p, rc, "syntax error: expected '[section]' or 'key = value'");
 	}
 	for (size_t i = 0; !p.error && i < cfg->nsources; i++)
 		if (!cfg->sources[i].match) {

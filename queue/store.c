@@ -99,13 +99,23 @@ const struct queue_entry *queue_find(const struct queue *q, uint64_t id)
 	return i < q->n && q->entries[i].id == id ? &q->entries[i] : NULL;
 }
 
+/*
+ * A time as the journal keeps it: whole seconds (time_format).  An entry built from a task in
+ * memory must say what the same task's line will say when it is replayed, or the order of two
+ * tasks added in the same second would depend on which of them the index happens to cover.
+ */
+static int64_t as_stored(int64_t ms)
+{
+	return ms >= 0 ? ms - ms % 1000 : ms - (1000 + ms % 1000) % 1000;
+}
+
 static struct queue_entry entry_of(const struct task *t, uint64_t offset, size_t length)
 {
 	struct queue_entry e = {
 		.id = t->id,
-		.added_at = t->added_at,
-		.deadline = t->status == TASK_CLAIMED ? t->claim_expires_at
-		          : t->status == TASK_RUNNING ? t->lease_expires_at : 0,
+		.added_at = as_stored(t->added_at),
+		.deadline = as_stored(t->status == TASK_CLAIMED ? t->claim_expires_at
+		                      : t->status == TASK_RUNNING ? t->lease_expires_at : 0),
 		.offset = offset,
 		.length = (uint32_t)length,
 		.priority = t->priority,
