@@ -61,6 +61,8 @@ int ctx_open_state(struct ctx *ctx);
 /* The message funnel: "governor: " + message on stderr. */
 void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warnf(const struct ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* With -v only: "governor: " + message on stderr. */
+void verbosef(const struct ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Report a module's malloc'd cause and free it; returns code. */
 int fail_cause(int code, char *cause);
 /* Usage error for command c: message, the synopsis, exit code 64. */

@@ -291,8 +291,12 @@ static int decide(struct check *c)
 		goto fail;
 	struct policy_decision d = policy_decide(&ctx->cfg->policy, &c->snap, &v.pv, c->now);
 	if (d.status != POLICY_NO_TASKS) {     /* NO_TASKS: the cheap path, no probing */
-		if (!c->snapshot_file)
+		if (!c->snapshot_file) {
+			int64_t t0 = time_now_ms();
 			take_snapshot(c);
+			verbosef(ctx, "probes took %lld ms (cpu: %s)", (long long)(time_now_ms() - t0),
+			         c->snap.cpu_method[0] ? c->snap.cpu_method : "not read");
+		}
 		probed = 1;
 		d = policy_decide(&ctx->cfg->policy, &c->snap, &v.pv, c->now);
 		if (d.status == POLICY_READY && !ctx->dry_run &&

@@ -115,6 +115,18 @@ void warnf(const struct ctx *ctx, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+void verbosef(const struct ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	if (!ctx->verbose)
+		return;
+	fputs("governor: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
 int fail_cause(int code, char *cause)
 {
 	errorf("%s", cause ? cause : "unknown error");
@@ -181,6 +193,7 @@ int ctx_open_state(struct ctx *ctx)
 		return ctx->statefd;
 	if (!ctx_state_path(ctx))
 		return -1;
+	verbosef(ctx, "state dir: %s", ctx->state_dir);
 	ctx->statefd = statedir_open(ctx->state_dir, 1, &cause);
 	if (ctx->statefd < 0) {
 		fail_cause(EXIT_FAILURE_RUNTIME, cause);

@@ -112,6 +112,8 @@ int main(int argc, char **argv)
 	if (config_load(ctx.config_path, &ctx.cfg, &cause) < 0)
 		return fail_cause(EXIT_CONFIG, cause);
 
+	verbosef(&ctx, "config: %s%s%s", ctx.cfg->file ? ctx.cfg->file : "none (defaults)",
+	         ctx.cfg->file ? " from " : "", ctx.cfg->file ? ctx.cfg->file_origin : "");
 	optind = 0;      /* GNU: re-initialise getopt for the command's own options */
 	opterr = 0;
 	rc = cmd->run(&ctx, sub_argc, sub_argv);
