@@ -93,14 +93,19 @@ static int cmd_help(struct ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
+static void message(const char *prefix, const char *fmt, va_list ap)
+{
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void errorf(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("governor: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	message("governor: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void warnf(const struct ctx *ctx, const char *fmt, ...)
@@ -108,11 +113,9 @@ void warnf(const struct ctx *ctx, const char *fmt, ...)
 	va_list ap;
 	if (ctx->quiet)
 		return;
-	fputs("governor: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	message("governor: warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void verbosef(const struct ctx *ctx, const char *fmt, ...)
@@ -120,11 +123,9 @@ void verbosef(const struct ctx *ctx, const char *fmt, ...)
 	va_list ap;
 	if (!ctx->verbose)
 		return;
-	fputs("governor: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	message("governor: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int fail_cause(int code, char *cause)

@@ -10,22 +10,6 @@
 
 #include "queue/statedir.h"
 
-static int read_exact(int fd, void *buf, size_t len, off_t off)
-{
-	char *p = buf;
-	while (len > 0) {
-		ssize_t n = pread(fd, p, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		off += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int index_read(int dirfd, uint64_t dev, uint64_t ino, uint64_t size, struct index_header *h,
                struct queue_entry **entries)
 {
@@ -35,7 +19,7 @@ int index_read(int dirfd, uint64_t dev, uint64_t ino, uint64_t size, struct inde
 	int fd = statedir_openat(dirfd, QUEUE_INDEX, O_RDONLY);
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || read_exact(fd, h, sizeof *h, 0) < 0)
+	if (fstat(fd, &st) < 0 || statedir_pread_all(fd, h, sizeof *h, 0) < 0)
 		goto out;
 	time_boot_id(boot);
 	if (memcmp(h->magic, INDEX_MAGIC, sizeof h->magic) != 0 || h->version != INDEX_VERSION ||
@@ -50,7 +34,7 @@ int index_read(int dirfd, uint64_t dev, uint64_t ino, uint64_t size, struct inde
 		*entries = malloc(bytes ? bytes : 1);
 		if (!*entries)
 			goto out;
-		if (read_exact(fd, *entries, bytes, sizeof *h) < 0) {
+		if (statedir_pread_all(fd, *entries, bytes, sizeof *h) < 0) {
 			free(*entries);
 			*entries = NULL;
 			goto out;

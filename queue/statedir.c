@@ -103,8 +103,9 @@ fail:;
 	return -1;
 }
 
-static int write_all(int fd, const char *p, size_t len)
+int statedir_write_all(int fd, const void *data, size_t len)
 {
+	const char *p = data;
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0) {
@@ -134,7 +135,7 @@ int statedir_replace(int dirfd, const char *name, const void *data, size_t len, 
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, data, len) < 0 || ((flags & STATEDIR_DURABLE) && fsync(fd) < 0)) {
+	if (statedir_write_all(fd, data, len) < 0 || ((flags & STATEDIR_DURABLE) && fsync(fd) < 0)) {
 		saved = errno;
 		close(fd);
 		goto fail;
@@ -221,4 +222,23 @@ fail:;
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+int statedir_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;     /* the file is shorter than its reader was told */
+			return -1;
+		}
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
 }

@@ -9,6 +9,7 @@
 #define QUEUE_STATEDIR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Open (creating when create is non-zero) the state dir; returns its fd or -1 with *cause. */
 int statedir_open(const char *path, int create, char **cause);
@@ -28,6 +29,12 @@ int statedir_openat(int dirfd, const char *name, int flags);
  * 0, or -1 with errno set.
  */
 int statedir_replace(int dirfd, const char *name, const void *data, size_t len, unsigned flags);
+
+/* write() all of len bytes, retrying on EINTR and short writes.  0, or -1 with errno. */
+int statedir_write_all(int fd, const void *data, size_t len);
+
+/* pread() exactly len bytes at off; a short file is EIO.  0, or -1 with errno. */
+int statedir_pread_all(int fd, void *buf, size_t len, uint64_t off);
 
 /* Read a whole file (at most max bytes) into a malloc'd NUL-terminated buffer.  -1 with errno. */
 int statedir_read(int dirfd, const char *name, size_t max, char **data, size_t *len);

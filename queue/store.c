@@ -155,24 +155,6 @@ static int upsert(struct queue *q, const struct queue_entry *e)
 
 /* --- reading the journal ---------------------------------------------------------------- */
 
-static int read_range(int fd, char *buf, size_t len, uint64_t off)
-{
-	while (len > 0) {
-		ssize_t n = pread(fd, buf, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;     /* the journal shrank under us: only a person does that */
-			return -1;
-		}
-		buf += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int parse_header(struct queue *q, const char *line, size_t len, char **cause)
 {
 	cJSON *h = cJSON_ParseWithLength(line, len);
@@ -225,7 +207,7 @@ static int replay(struct queue *q, uint64_t size, char **cause)
 	char *buf = malloc(len);
 	if (!buf)
 		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
-	if (read_range(q->jfd, buf, len, start) < 0) {
+	if (statedir_pread_all(q->jfd, buf, len, start) < 0) {
 		free(buf);
 		return set_cause(cause, QUEUE_EIO, "cannot read queue '%s': %s", QUEUE_JOURNAL,
 		                 strerror(errno));
@@ -478,7 +460,7 @@ int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause)
 	} else {
 		if (!(buf = malloc(e->length ? e->length : 1)))
 			return set_cause(cause, QUEUE_ENOMEM, "out of memory");
-		if (read_range(q->jfd, buf, e->length, e->offset) < 0) {
+		if (statedir_pread_all(q->jfd, buf, e->length, e->offset) < 0) {
 			free(buf);
 			return set_cause(cause, QUEUE_EIO, "cannot read queue '%s': %s", QUEUE_JOURNAL,
 			                 strerror(errno));
@@ -568,21 +550,6 @@ long queue_expire(struct queue *q, int64_t now, char **cause)
 
 /* --- committing -------------------------------------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The first journal: header and staged lines, created whole (temp file, fsync, rename). */
 static int create_journal(struct queue *q, char **cause)
 {
@@ -614,7 +581,7 @@ static int create_journal(struct queue *q, char **cause)
 
 static int append_staged(struct queue *q, char **cause)
 {
-	if (write_all(q->jfd, q->staged, q->staged_len) < 0 || fdatasync(q->jfd) < 0) {
+	if (statedir_write_all(q->jfd, q->staged, q->staged_len) < 0 || fdatasync(q->jfd) < 0) {
 		int saved = errno;
 		/* Take back whatever part was written: the commit did not happen. */
 		if (ftruncate(q->jfd, (off_t)q->jsize) < 0)
@@ -640,7 +607,7 @@ static void compact(struct queue *q)
 	memcpy(buf, h, (size_t)hlen);
 	for (size_t i = 0; i < q->n; i++) {
 		const struct queue_entry *e = &q->entries[i];
-		if (pos + e->length + 1 > total || read_range(q->jfd, buf + pos, e->length, e->offset) < 0)
+		if (pos + e->length + 1 > total || statedir_pread_all(q->jfd, buf + pos, e->length, e->offset) < 0)
 			goto out;
 		moved[i] = *e;
 		moved[i].offset = pos;
