@@ -2,6 +2,7 @@
 #include "probes/probe.h"
 #include "probes/internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -201,6 +202,40 @@ static int busy_percent(const struct cpu_sample *old, const struct cpu_sample *c
 	return 0;
 }
 
+/*
+ * libproc2 keeps /proc/stat open from procps_stat_new() to procps_stat_unref(), across the
+ * sampling sleep, on a descriptor it opened without O_CLOEXEC.  Every descriptor of ours is
+ * close-on-exec (DESIGN 6), so mark that one too.
+ */
+static void cloexec_proc_stat(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	char path[64], target[32];
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		int fd = atoi(de->d_name);
+		ssize_t n;
+
+		if (fd <= 2 || fd == dirfd(d))
+			continue;
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+		n = readlink(path, target, sizeof target - 1);
+		if (n < 0)
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, "/proc/stat") == 0) {
+			int flags = fcntl(fd, F_GETFD);
+
+			if (flags >= 0 && !(flags & FD_CLOEXEC))
+				fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+		}
+	}
+	closedir(d);
+}
+
 static void sleep_ms(int64_t ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
@@ -241,6 +276,7 @@ int probe_cpu(int statefd, int64_t sample_ms, int64_t max_age_ms, double *percen
 	rc = procps_stat_new(&info);
 	if (rc < 0)
 		return probe_fail(cause, "cannot read /proc/stat: %s", strerror(-rc));
+	cloexec_proc_stat();
 	if (read_ticks(info, &cur) == -1)
 		goto fail;
 
