@@ -76,6 +76,14 @@ int print_json_line(const struct cJSON *json);
 int exit_for_queue_error(int queue_rc);
 
 
+/*
+ * Open the queue in ctx's state dir (which must be open) with the config's retry and archive
+ * options: read-only when write is 0, else a write transaction (queue_begin flags).  Returns the
+ * queue_error code; *cause on failure.
+ */
+struct queue;
+int ctx_queue(struct ctx *ctx, int write, unsigned flags, struct queue **q, char **cause);
+
 /* Resolve the state dir path (without opening it): ctx->state_dir, or NULL after an error. */
 const char *ctx_state_path(struct ctx *ctx);
 

@@ -143,7 +143,7 @@ int cmd_add(struct ctx *ctx, int argc, char **argv)
 	cJSON_Delete(t->metadata);
 	t->metadata = meta;
 	meta = NULL;
-	if ((rc = queue_begin(ctx->statefd, QUEUE_APPEND_ONLY, &q, &cause)) < 0 ||
+	if ((rc = ctx_queue(ctx, 1, QUEUE_APPEND_ONLY, &q, &cause)) < 0 ||
 	    (rc = queue_add(q, t, &cause)) < 0 ||
 	    (!ctx->dry_run && (rc = queue_commit(q, &cause)) < 0)) {
 		rc = fail_cause(exit_for_queue_error(rc), cause);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cJSON.h>
@@ -18,6 +19,7 @@
 #include "governor/output.h"
 #include "governor/view.h"
 #include "probes/probe.h"
+#include "queue/history.h"
 #include "queue/lock.h"
 #include "queue/queue.h"
 #include "queue/timefmt.h"
@@ -30,6 +32,8 @@ struct check {
 	const char *snapshot_file;  /* --snapshot */
 	int64_t now;
 	struct snapshot snap;
+	struct policy_budget budget;  /* READY hand-outs in the windows, from the history log */
+	int local_seconds;            /* now as local time of day */
 };
 
 /* The TTL watchdog: a holder never outlives its lock (DESIGN 6). */
@@ -150,6 +154,62 @@ static void take_snapshot(struct check *c)
 	probe_snapshot(&req, &c->snap);
 }
 
+struct budget_scan {
+	int64_t now;
+	struct policy_budget *b;
+};
+
+/* One history line: count it when it is a READY decision inside the last 24 hours. */
+static int count_dispatch(const char *line, size_t len, void *arg)
+{
+	struct budget_scan *scan = arg;
+	int64_t at;
+	/* Most lines are not READY decisions: skip them before parsing. */
+	if (!strstr(line, "\"READY\""))
+		return 0;
+	cJSON *j = cJSON_ParseWithLength(line, len);
+	const cJSON *ev = cJSON_GetObjectItemCaseSensitive(j, "event"),
+	            *st = cJSON_GetObjectItemCaseSensitive(j, "status"),
+	            *when = cJSON_GetObjectItemCaseSensitive(j, "at");
+	if (cJSON_IsString(ev) && strcmp(ev->valuestring, "decision") == 0 && cJSON_IsString(st) &&
+	    strcmp(st->valuestring, "READY") == 0 && cJSON_IsString(when) &&
+	    time_parse(when->valuestring, &at) == 0 && at <= scan->now) {
+		struct policy_budget *b = scan->b;
+		if (at > scan->now - 86400 * 1000LL) {
+			if (!b->day++ || at < b->day_oldest_ms)
+				b->day_oldest_ms = at;
+		}
+		if (at > scan->now - 3600 * 1000LL) {
+			if (!b->hour++ || at < b->hour_oldest_ms)
+				b->hour_oldest_ms = at;
+		}
+	}
+	cJSON_Delete(j);
+	return 0;
+}
+
+/* What the policy needs besides the queue: the budget windows and the local time of day. */
+static void read_context(struct check *c)
+{
+	const struct policy_config *p = &c->ctx->cfg->policy;
+	time_t secs = (time_t)(c->now / 1000);
+	struct tm tm;
+	if (localtime_r(&secs, &tm))
+		c->local_seconds = tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+	if (p->max_dispatch_per_hour > 0 || p->max_dispatch_per_day > 0) {
+		struct budget_scan scan = { c->now, &c->budget };
+		if (history_each(c->ctx->statefd, count_dispatch, &scan) < 0)
+			warnf(c->ctx, "cannot read the history log for the dispatch budget: %s",
+			      strerror(errno));
+	}
+}
+
+static void view_context(const struct check *c, struct view *v)
+{
+	v->pv.budget = c->budget;
+	v->pv.local_seconds = c->local_seconds;
+}
+
 /*
  * Fetch the task the policy would pick and lend its requested model to the view.  *top is the
  * whole task (caller frees), or NULL when nothing is eligible.
@@ -173,7 +233,7 @@ static int claim(struct check *c, struct queue **q, struct view *v, struct task 
 {
 	const struct config *cfg = c->ctx->cfg;
 	struct queue *fresh;
-	int rc = queue_begin(c->ctx->statefd, 0, &fresh, cause);
+	int rc = ctx_queue(c->ctx, 1, 0, &fresh, cause);
 	if (rc < 0)
 		return rc;
 	view_release(v);
@@ -187,6 +247,7 @@ static int claim(struct check *c, struct queue **q, struct view *v, struct task 
 		*cause = strdup("out of memory");
 		return QUEUE_ENOMEM;
 	}
+	view_context(c, v);
 	if ((rc = fetch_top(c, fresh, v, top, cause)) < 0)
 		return rc;
 	*d = policy_decide(&cfg->policy, &c->snap, &v->pv, c->now);
@@ -241,9 +302,16 @@ static cJSON *decision_line(const struct check *c, const struct view *v, const s
 		cJSON_AddStringToObject(line, "reason", policy_reason_name(d->reason));
 		cJSON_AddStringToObject(line, "detail", d->detail);
 	}
+	if (d->status == POLICY_DEFERRED && d->retry_after_ms)
+		add_time(line, "retry_after", d->retry_after_ms);
 	cJSON_AddNumberToObject(line, "pending_count", (double)v->pv.npending);
-	if (d->status == POLICY_NO_TASKS)
-		cJSON_AddNumberToObject(line, "waiting_count", 0);
+	cJSON_AddNumberToObject(line, "waiting_count", (double)v->waiting);
+	if (d->status == POLICY_NO_TASKS) {
+		if (v->next_eligible_at)
+			add_time(line, "next_eligible_at", v->next_eligible_at);
+		else
+			cJSON_AddNullToObject(line, "next_eligible_at");
+	}
 	cJSON_AddNumberToObject(line, "in_flight", d->in_flight);
 	if (probed) {
 		cJSON_AddNumberToObject(line, "active_sessions", d->active_sessions);
@@ -277,9 +345,9 @@ static int decide(struct check *c)
 	struct view v = { 0 };
 	char *cause = NULL;
 	const char *code = "queue_unreadable";
-	int probed = 0, rc;
+	int probed = c->snapshot_file != NULL, rc;
 
-	if ((rc = queue_load(ctx->statefd, &q, &cause)) < 0)
+	if ((rc = ctx_queue(ctx, 0, 0, &q, &cause)) < 0)
 		goto fail;
 	queue_expire(q, c->now, NULL);          /* a read-only view: cannot fail */
 	if (view_build(q, c->now, &v) < 0) {
@@ -289,8 +357,15 @@ static int decide(struct check *c)
 	}
 	if ((rc = fetch_top(c, q, &v, &top, &cause)) < 0)
 		goto fail;
+	if (top)
+		read_context(c);
+	view_context(c, &v);
+	/*
+	 * First without readings: NO_TASKS, or a deferral no reading can change (draining, no
+	 * allowed model, outside hours, budget), is the answer, and nothing is probed.
+	 */
 	struct policy_decision d = policy_decide(&ctx->cfg->policy, &c->snap, &v.pv, c->now);
-	if (d.status != POLICY_NO_TASKS) {     /* NO_TASKS: the cheap path, no probing */
+	if (d.status == POLICY_READY) {
 		if (!c->snapshot_file) {
 			int64_t t0 = time_now_ms();
 			take_snapshot(c);

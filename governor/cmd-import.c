@@ -161,7 +161,7 @@ int cmd_import(struct ctx *ctx, int argc, char **argv)
 		cJSON_Delete(doc);
 		return EXIT_FAILURE_RUNTIME;
 	}
-	if ((rc = queue_begin(ctx->statefd, QUEUE_APPEND_ONLY, &q, &cause)) < 0) {
+	if ((rc = ctx_queue(ctx, 1, QUEUE_APPEND_ONLY, &q, &cause)) < 0) {
 		cJSON_Delete(doc);
 		return fail_cause(exit_for_queue_error(rc), cause);
 	}

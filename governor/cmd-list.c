@@ -17,7 +17,7 @@ static int load(struct ctx *ctx, struct queue **q)
 	char *cause = NULL;
 	if (ctx_open_state(ctx) < 0)
 		return EXIT_FAILURE_RUNTIME;
-	int rc = queue_load(ctx->statefd, q, &cause);
+	int rc = ctx_queue(ctx, 0, 0, q, &cause);
 	if (rc < 0)
 		return fail_cause(exit_for_queue_error(rc), cause);
 	queue_expire(*q, time_now_ms(), NULL);   /* show what is true now; nothing is written */

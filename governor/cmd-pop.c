@@ -47,7 +47,7 @@ int cmd_pop(struct ctx *ctx, int argc, char **argv)
 	}
 	if (ctx_open_state(ctx) < 0)
 		return EXIT_FAILURE_RUNTIME;
-	if ((rc = queue_begin(ctx->statefd, 0, &q, &cause)) < 0)
+	if ((rc = ctx_queue(ctx, 1, 0, &q, &cause)) < 0)
 		return fail_cause(exit_for_queue_error(rc), cause);
 
 	struct task *t = NULL;

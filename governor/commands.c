@@ -227,3 +227,15 @@ void log_event(struct ctx *ctx, const char *event, cJSON *ev)
 		      text ? strerror(errno) : "out of memory");
 	cJSON_free(text);
 }
+
+int ctx_queue(struct ctx *ctx, int write, unsigned flags, struct queue **q, char **cause)
+{
+	struct queue_options o = {
+		.backoff = { ctx->cfg->backoff_min_ms, ctx->cfg->backoff_max_ms },
+		.archive_after_ms = (int64_t)ctx->cfg->archive_days * 86400 * 1000,
+	};
+	int rc = write ? queue_begin(ctx->statefd, flags, q, cause) : queue_load(ctx->statefd, q, cause);
+	if (rc == QUEUE_OK)
+		queue_set_options(*q, &o);
+	return rc;
+}

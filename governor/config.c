@@ -17,7 +17,7 @@
 
 extern char **environ;
 
-enum key_type { T_COUNT, T_PERCENT, T_NUMBER, T_DURATION, T_MODELS, T_BACKEND };
+enum key_type { T_COUNT, T_PERCENT, T_NUMBER, T_DURATION, T_MODELS, T_BACKEND, T_HOURS };
 
 struct key {
 	const char *section, *name;
@@ -40,6 +40,10 @@ static const struct key keys[] = {
 	{ "policy", "backoff_min", T_DURATION, F(backoff_min_ms), "30s" },
 	{ "policy", "backoff_max", T_DURATION, F(backoff_max_ms), "1h" },
 	{ "policy", "aging", T_DURATION, F(policy.aging_ms), "0" },
+	{ "policy", "archive_days", T_COUNT, F(archive_days), "7" },
+	{ "policy", "max_dispatch_per_hour", T_COUNT, F(policy.max_dispatch_per_hour), "0" },
+	{ "policy", "max_dispatch_per_day", T_COUNT, F(policy.max_dispatch_per_day), "0" },
+	{ "policy", "active_hours", T_HOURS, 0, "" },
 	{ "models", "allowed", T_MODELS, 0, "google-gemini-flash, claude-haiku-3-5" },
 	{ "lock", "ttl", T_DURATION, F(lock_ttl_ms), "60s" },
 	{ "probe.cpu", "sample", T_DURATION, F(cpu_sample_ms), "250ms" },
@@ -158,6 +162,63 @@ fail:
 	return -1;
 }
 
+/* "HH:MM" into minutes after midnight; "24:00" is allowed as an end. */
+static int parse_clock(const char *s, size_t n, int *minutes)
+{
+	int h, m;
+	if (n != 5 || !isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) || s[2] != ':' ||
+	    !isdigit((unsigned char)s[3]) || !isdigit((unsigned char)s[4]))
+		return -1;
+	h = (s[0] - '0') * 10 + (s[1] - '0');
+	m = (s[3] - '0') * 10 + (s[4] - '0');
+	if (m > 59 || h > 24 || (h == 24 && m != 0))
+		return -1;
+	*minutes = h * 60 + m;
+	return 0;
+}
+
+/* "01:00-07:00, 22:30-23:00": local-time ranges; empty means always. */
+static int set_hours(struct config *cfg, const char *value, const char **why)
+{
+	struct policy_hours *hours = NULL;
+	size_t n = 0;
+	for (const char *p = value; *p;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		size_t len = strcspn(p, ",");
+		struct policy_hours h;
+		char *range = trimmed_copy(p, len);
+		const char *d = range ? strchr(range, '-') : NULL;
+		if (!range || !d ||
+		    parse_clock(range, (size_t)(d - range), &h.start) < 0 ||
+		    parse_clock(d + 1, strlen(d + 1), &h.end) < 0 || h.start == h.end || h.start == 1440) {
+			free(range);
+			free(hours);
+			*why = "expected ranges such as 01:00-07:00, 13:00-14:00 (HH:MM-HH:MM, local time)";
+			return -1;
+		}
+		free(range);
+		if (h.end == 1440)
+			h.end = 0;      /* "until midnight" wraps to 00:00 */
+		struct policy_hours *grown = realloc(hours, (n + 1) * sizeof *grown);
+		if (!grown) {
+			free(hours);
+			*why = "out of memory";
+			return -1;
+		}
+		hours = grown;
+		hours[n++] = h;
+		p += len;
+	}
+	free(cfg->hours);
+	cfg->hours = hours;
+	cfg->policy.hours = hours;
+	cfg->policy.nhours = n;
+	return 0;
+}
+
 /* Parse value for key k into cfg.  0, or -1 with a static reason in *why. */
 static int set_value(struct config *cfg, const struct key *k, const char *value, const char **why)
 {
@@ -196,6 +257,8 @@ static int set_value(struct config *cfg, const struct key *k, const char *value,
 		return 0;
 	case T_MODELS:
 		return set_models(cfg, value, why);
+	case T_HOURS:
+		return set_hours(cfg, value, why);
 	case T_BACKEND:
 		if (strcmp(value, "file") != 0) {
 			*why = strcmp(value, "postgres") == 0
@@ -622,6 +685,7 @@ void config_free(struct config *cfg)
 	if (!cfg)
 		return;
 	free_models(cfg);
+	free(cfg->hours);
 	free(cfg->backend);
 	for (size_t i = 0; i < cfg->nsources; i++) {
 		free(cfg->sources[i].name);

@@ -28,6 +28,8 @@ struct config {
 	struct policy_config policy;     /* policy.models points into models */
 	int64_t claim_ttl_ms, lease_ms, backoff_min_ms, backoff_max_ms;
 	int max_retries;
+	int archive_days;                /* finished tasks older than this are archived; 0 = never */
+	struct policy_hours *hours;      /* policy.hours points here */
 	int64_t lock_ttl_ms;
 	int64_t cpu_sample_ms, cpu_max_age_ms;
 	char **models;

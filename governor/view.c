@@ -13,8 +13,15 @@ int view_build(const struct queue *q, int64_t now, struct view *v)
 		const struct queue_entry *e = queue_entry(q, i);
 		if (e->status < TASK__STATUS_COUNT)
 			v->counts[e->status]++;
-		if (e->status != TASK_PENDING || e->eligible_at > now)
+		int64_t until;
+		if (e->status != TASK_PENDING)
 			continue;
+		if (!queue_eligible(q, e, now, &until)) {
+			v->waiting++;
+			if (until && (!v->next_eligible_at || until < v->next_eligible_at))
+				v->next_eligible_at = until;
+			continue;
+		}
 		v->tasks[k++] = (struct policy_task){
 			.id = e->id, .priority = e->priority, .added_at_ms = e->added_at,
 		};

@@ -116,6 +116,30 @@ static int choose_models(const struct policy_config *cfg, const struct policy_ta
 
 static int max_int(int a, int b) { return a > b ? a : b; }
 
+static int in_range(const struct policy_hours *h, int minute)
+{
+	if (h->start == h->end)
+		return 1;                                      /* 00:00-24:00 */
+	if (h->start < h->end)
+		return minute >= h->start && minute < h->end;
+	return minute >= h->start || minute < h->end;       /* wraps midnight */
+}
+
+int policy_hours_wait(const struct policy_config *cfg, int seconds)
+{
+	int minute = seconds / 60, best = -1;
+	if (cfg->nhours == 0)
+		return 0;
+	for (size_t i = 0; i < cfg->nhours; i++) {
+		if (in_range(&cfg->hours[i], minute))
+			return 0;
+		int wait = (cfg->hours[i].start * 60 - seconds + 86400) % 86400;
+		if (best < 0 || wait < best)
+			best = wait;
+	}
+	return best;
+}
+
 struct policy_decision policy_decide(const struct policy_config *cfg, const struct snapshot *snap,
                                      const struct policy_view *view, int64_t now_ms)
 {
@@ -137,6 +161,25 @@ struct policy_decision policy_decide(const struct policy_config *cfg, const stru
 			return *defer(&d, REASON_NO_ALLOWED_MODEL, "models.allowed is empty");
 		return *defer(&d, REASON_NO_ALLOWED_MODEL, "T-%02lu asks for model %s, not in models.allowed",
 		              t->id, t->model);
+	}
+	int wait = policy_hours_wait(cfg, view->local_seconds);
+	if (wait > 0) {
+		defer(&d, REASON_OUTSIDE_HOURS, "outside active_hours; next start in %d min", (wait + 59) / 60);
+		d.retry_after_ms = now_ms + (int64_t)wait * 1000;
+		return d;
+	}
+	const struct policy_budget *b = &view->budget;
+	if (cfg->max_dispatch_per_hour > 0 && b->hour >= cfg->max_dispatch_per_hour) {
+		defer(&d, REASON_BUDGET_EXHAUSTED, "%d tasks handed out in the last hour, limit %d",
+		      b->hour, cfg->max_dispatch_per_hour);
+		d.retry_after_ms = b->hour_oldest_ms + 3600 * 1000LL;
+		return d;
+	}
+	if (cfg->max_dispatch_per_day > 0 && b->day >= cfg->max_dispatch_per_day) {
+		defer(&d, REASON_BUDGET_EXHAUSTED, "%d tasks handed out in the last 24 h, limit %d",
+		      b->day, cfg->max_dispatch_per_day);
+		d.retry_after_ms = b->day_oldest_ms + 86400 * 1000LL;
+		return d;
 	}
 	if (snap->failed[0])
 		return *defer(&d, REASON_PROBE_FAILED, "%s", snap->failed);

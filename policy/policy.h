@@ -9,16 +9,20 @@
  *   2. max_concurrent = 0                                -> DEFERRED draining
  *   3. empty allowlist, or the task asks for a model
  *      that is not on it                                 -> DEFERRED no_allowed_model
- *   4. a required probe failed                           -> DEFERRED probe_failed
- *   5. interactive sessions >= max_interactive_sessions  -> DEFERRED vip_busy      (0 = off)
- *   6. in_flight >= max_concurrent, where in_flight =
+ *   4. now is outside every active_hours range           -> DEFERRED outside_hours (none = always)
+ *   5. READY hand-outs in the last hour or day reached
+ *      max_dispatch_per_hour / _per_day                  -> DEFERRED budget_exhausted (0 = off)
+ *   6. a required probe failed                           -> DEFERRED probe_failed
+ *   7. interactive sessions >= max_interactive_sessions  -> DEFERRED vip_busy      (0 = off)
+ *   8. in_flight >= max_concurrent, where in_flight =
  *      max(claimed + running, background sessions)       -> DEFERRED concurrency_limit
- *   7. cpu_percent > max_cpu_percent                     -> DEFERRED cpu_load      (0 = off)
- *   8. mem_available_percent < min_mem_available_percent -> DEFERRED memory_pressure (0 = off)
- *   9. loadavg1 / ncpu > max_load_per_cpu                -> DEFERRED load_average  (0 = off)
- *  10. disk_free_percent < min_disk_free_percent         -> DEFERRED disk_space    (0 = off)
+ *   9. cpu_percent > max_cpu_percent                     -> DEFERRED cpu_load      (0 = off)
+ *  10. mem_available_percent < min_mem_available_percent -> DEFERRED memory_pressure (0 = off)
+ *  11. loadavg1 / ncpu > max_load_per_cpu                -> DEFERRED load_average  (0 = off)
+ *  12. disk_free_percent < min_disk_free_percent         -> DEFERRED disk_space    (0 = off)
  *  otherwise                                             -> READY
- * A reading that is absent (NAN) skips its rule.
+ * A reading that is absent (NAN) skips its rule.  Rules 2-5 need no readings: a caller may
+ * decide once with an empty snapshot and probe only when that says READY.
  *
  * Task order: effective priority descending (priority, plus one point per `aging` waited when
  * aging > 0), then added_at ascending, then id ascending.
@@ -55,6 +59,11 @@ enum policy_reason {
 	REASON__COUNT
 };
 
+/* A daily range of local time, in minutes after midnight; start > end wraps midnight. */
+struct policy_hours {
+	int start, end;
+};
+
 struct policy_config {
 	int max_concurrent;               /* 0 drains */
 	double max_cpu_percent;           /* 0 = off */
@@ -65,6 +74,10 @@ struct policy_config {
 	int64_t aging_ms;                 /* 0 = off */
 	const char *const *models;        /* allowlist: [0] preferred, [1] fallback */
 	size_t nmodels;
+	const struct policy_hours *hours; /* active_hours; none = always */
+	size_t nhours;
+	int max_dispatch_per_hour;        /* 0 = off */
+	int max_dispatch_per_day;         /* 0 = off */
 };
 
 /* A pending task as the policy sees it.  Borrowed strings. */
@@ -75,10 +88,18 @@ struct policy_task {
 	const char *model;                /* requested model, or NULL */
 };
 
+/* READY hand-outs in a sliding window, and when the oldest of them leaves it. */
+struct policy_budget {
+	int hour, day;                    /* hand-outs in the last hour and the last 24 h */
+	int64_t hour_oldest_ms, day_oldest_ms;
+};
+
 struct policy_view {
 	const struct policy_task *pending; /* eligible pending tasks, any order */
 	size_t npending;
 	int claimed, running;             /* tasks in flight according to the queue */
+	struct policy_budget budget;
+	int local_seconds;                /* now_ms as local time: seconds after midnight */
 };
 
 #define POLICY_DETAIL_MAX 256
@@ -92,6 +113,7 @@ struct policy_decision {
 	int in_flight;
 	int active_sessions;              /* background + interactive sessions seen */
 	char detail[POLICY_DETAIL_MAX];   /* DEFERRED: human-readable specifics */
+	int64_t retry_after_ms;           /* DEFERRED: when the reason ends, if known; else 0 */
 };
 
 struct policy_decision policy_decide(const struct policy_config *cfg, const struct snapshot *snap,
@@ -103,6 +125,10 @@ size_t policy_pick(const struct policy_config *cfg, const struct policy_view *vi
 /* 1 if a before b in run order. */
 int policy_task_before(const struct policy_config *cfg, const struct policy_task *a,
                        const struct policy_task *b, int64_t now_ms);
+
+/* Seconds from local time `seconds` (after midnight) until the next start of an active range,
+ * 0 when inside one (or none is set). */
+int policy_hours_wait(const struct policy_config *cfg, int seconds);
 
 /* 1 when name is on the allowlist. */
 int policy_model_allowed(const struct policy_config *cfg, const char *name);

@@ -42,6 +42,7 @@
 #define QUEUE_JOURNAL "queue.jsonl"
 #define QUEUE_INDEX "queue.idx"
 #define QUEUE_LOCK_FILE "queue.lock"
+#define QUEUE_ARCHIVE_DIR "archive"
 #define QUEUE_VERSION 2
 #define QUEUE_LOCK_WAIT_MS 10000             /* give up on the data lock after this long */
 
@@ -61,8 +62,10 @@ enum queue_error {
 struct queue_entry {
 	uint64_t id;
 	int64_t added_at;
-	int64_t deadline;        /* claimed: claim_expires_at; running: lease_expires_at; else 0 */
+	int64_t deadline;        /* claimed: claim_expires_at; running: lease_expires_at;
+	                            done, blocked, cancelled, skipped: finished_at; pending: 0 */
 	int64_t eligible_at;     /* earliest start; 0 = at once */
+	uint64_t after;          /* the task this one waits for; 0 = none */
 	uint64_t offset;         /* of the task's latest line in the journal */
 	uint32_t length;         /* of that line, without its newline */
 	int32_t priority;
@@ -73,6 +76,14 @@ struct queue_entry {
 };
 
 struct queue;
+
+/* How a transaction treats failures and old tasks; queue_default_options() gives DESIGN's. */
+struct queue_options {
+	struct task_backoff backoff;   /* for runs whose lease lapsed */
+	int64_t archive_after_ms;      /* finished tasks older than this leave at commit; 0 = never */
+};
+void queue_default_options(struct queue_options *o);
+void queue_set_options(struct queue *q, const struct queue_options *o);
 
 /* Flags for queue_begin. */
 #define QUEUE_APPEND_ONLY 1u   /* only queue_add will be used: do not load the entries */
@@ -102,12 +113,28 @@ int queue_put(struct queue *q, const struct task *t, char **cause);
 int queue_add(struct queue *q, struct task *t, char **cause);
 
 /*
- * Apply the passage of time to the entries: a claim past its deadline returns to pending (no
- * attempt counted); a run past its lease is a failed attempt ("lease_expired") and returns to
- * pending, or becomes blocked once max_retries attempts have failed.  In a write transaction
- * the changed tasks are also staged, so the next commit records it.  Returns how many changed;
- * -1 with *cause when a changed task cannot be read.
+ * Apply the passage of time to the entries (task_expire: lapsed claims return to pending,
+ * lapsed leases are failed attempts), and block a pending task whose dependency ended blocked,
+ * cancelled or skipped ("depends on T-NN").  In a write transaction the changed tasks are
+ * staged, so the next commit records them; in a read-only view only the entries change (a
+ * lapsed lease's retry then counts as not eligible for backoff.min_ms).  Returns how many
+ * changed; -1 with *cause when a changed task cannot be read.
  */
 long queue_expire(struct queue *q, int64_t now, char **cause);
+
+/*
+ * Whether a pending entry may start at now: its time has come and its dependency, if any, is
+ * done (or archived: only finished tasks are).  *waits_until gets eligible_at when only time
+ * holds it back, else 0.
+ */
+int queue_eligible(const struct queue *q, const struct queue_entry *e, int64_t now,
+                   int64_t *waits_until);
+
+/*
+ * Move finished tasks (done, blocked, cancelled, skipped) that finished before `before` to
+ * archive/YYYY-MM.jsonl (by the month they finished, UTC), then compact the journal without
+ * them; archived_count grows.  Write transactions only; it commits.  Returns how many moved.
+ */
+long queue_archive(struct queue *q, int64_t before, char **cause);
 
 #endif

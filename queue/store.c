@@ -51,7 +51,21 @@ struct queue {
 	char *staged;              /* lines to append at commit */
 	size_t staged_len, staged_cap;
 	int64_t expired_at;        /* queue_expire's now, applied to queue_get's tasks; 0 = none */
+	struct queue_options opts;
 };
+
+void queue_default_options(struct queue_options *o)
+{
+	*o = (struct queue_options){
+		.backoff = { .min_ms = 30 * 1000, .max_ms = 3600 * 1000 },
+		.archive_after_ms = 7 * 86400 * 1000LL,
+	};
+}
+
+void queue_set_options(struct queue *q, const struct queue_options *o)
+{
+	q->opts = *o;
+}
 
 static int set_cause(char **cause, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -115,7 +129,10 @@ static struct queue_entry entry_of(const struct task *t, uint64_t offset, size_t
 		.id = t->id,
 		.added_at = as_stored(t->added_at),
 		.deadline = as_stored(t->status == TASK_CLAIMED ? t->claim_expires_at
-		                      : t->status == TASK_RUNNING ? t->lease_expires_at : 0),
+		                      : t->status == TASK_RUNNING ? t->lease_expires_at
+		                      : t->status == TASK_PENDING ? 0 : t->finished_at),
+		.eligible_at = as_stored(t->eligible_at),
+		.after = t->after,
 		.offset = offset,
 		.length = (uint32_t)length,
 		.priority = t->priority,
@@ -340,6 +357,7 @@ static struct queue *queue_new(int dirfd, unsigned flags)
 		q->dirfd = dirfd;
 		q->lockfd = q->jfd = -1;
 		q->flags = flags;
+		queue_default_options(&q->opts);
 	}
 	return q;
 }
@@ -474,7 +492,7 @@ int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause)
 		return rc;
 	}
 	if (q->expired_at)
-		task_expire(*out, q->expired_at);
+		task_expire(*out, q->expired_at, &q->opts.backoff);
 	return QUEUE_OK;
 }
 
@@ -517,35 +535,91 @@ int queue_add(struct queue *q, struct task *t, char **cause)
 	return rc;
 }
 
+static int finished_badly(uint8_t status)
+{
+	return status == TASK_BLOCKED || status == TASK_CANCELLED || status == TASK_SKIPPED;
+}
+
+/* In a write transaction: re-read the task, let change() move it, stage it. */
+static int restage(struct queue *q, uint64_t id, int64_t now, const char *reason, char **cause)
+{
+	struct task *t;
+	int rc = queue_get(q, id, &t, cause);     /* applies the time-based expiry */
+	if (rc < 0)
+		return rc;
+	if (reason)
+		task_block(t, now, reason);
+	rc = queue_put(q, t, cause);               /* replaces the entry in place */
+	task_free(t);
+	return rc;
+}
+
 long queue_expire(struct queue *q, int64_t now, char **cause)
 {
 	long changed = 0;
+	int writing = q->lockfd >= 0;
 	q->expired_at = now;
 	for (size_t i = 0; i < q->n; i++) {
 		struct queue_entry *e = &q->entries[i];
-		if (!((e->status == TASK_CLAIMED || e->status == TASK_RUNNING) && e->deadline <= now))
-			continue;
-		changed++;
-		if (q->lockfd >= 0) {
-			/* Record it: read the task (queue_get applies the expiry) and stage it. */
-			struct task *t;
-			int rc = queue_get(q, e->id, &t, cause);
-			if (rc == QUEUE_OK) {
-				rc = queue_put(q, t, cause);   /* may move q->entries: re-fetch e below */
-				task_free(t);
+		if ((e->status == TASK_CLAIMED || e->status == TASK_RUNNING) && e->deadline <= now) {
+			changed++;
+			if (writing) {
+				if (restage(q, e->id, now, NULL, cause) < 0)
+					return -1;
+				continue;
 			}
-			if (rc < 0)
-				return -1;
-			continue;
+			/* A read-only view: task_expire()'s rule on the entry alone. */
+			if (e->status == TASK_RUNNING && ++e->retries >= e->max_retries) {
+				e->status = TASK_BLOCKED;
+				e->deadline = now;
+			} else {
+				if (e->status == TASK_RUNNING)
+					e->eligible_at = now + q->opts.backoff.min_ms;
+				e->status = TASK_PENDING;
+				e->deadline = 0;
+			}
 		}
-		/* A read-only view: the same rule as task_expire(), on the entry alone. */
-		if (e->status == TASK_RUNNING && ++e->retries >= e->max_retries)
-			e->status = TASK_BLOCKED;
-		else
-			e->status = TASK_PENDING;
-		e->deadline = 0;
+	}
+	/* Dependants of tasks that ended without being done cannot run: block them (chains too). */
+	for (int pass = 0, again = 1; again && pass < 64; pass++) {
+		again = 0;
+		for (size_t i = 0; i < q->n; i++) {
+			struct queue_entry *e = &q->entries[i];
+			const struct queue_entry *dep;
+			char reason[64];
+			if (e->status != TASK_PENDING || !e->after || !(dep = queue_find(q, e->after)) ||
+			    !finished_badly(dep->status))
+				continue;
+			changed++;
+			again = 1;
+			snprintf(reason, sizeof reason, "depends on T-%02llu, which is %s",
+			         (unsigned long long)dep->id, task_status_name(dep->status));
+			if (writing) {
+				if (restage(q, e->id, now, reason, cause) < 0)
+					return -1;
+			} else {
+				e->status = TASK_BLOCKED;
+				e->deadline = now;
+			}
+		}
 	}
 	return changed;
+}
+
+int queue_eligible(const struct queue *q, const struct queue_entry *e, int64_t now,
+                   int64_t *waits_until)
+{
+	const struct queue_entry *dep;
+	*waits_until = 0;
+	if (e->status != TASK_PENDING)
+		return 0;
+	if (e->after && (dep = queue_find(q, e->after)) && dep->status != TASK_DONE)
+		return 0;
+	if (e->eligible_at > now) {
+		*waits_until = e->eligible_at;
+		return 0;
+	}
+	return 1;
 }
 
 /* --- committing -------------------------------------------------------------------------- */
@@ -593,11 +667,11 @@ static int append_staged(struct queue *q, char **cause)
 	return QUEUE_OK;
 }
 
-/* Copy the live lines into a new journal; the old one becomes queue.jsonl.bak. */
-static void compact(struct queue *q)
+/* Copy the live lines into a new journal; the old one becomes queue.jsonl.bak.  0 or -1. */
+static int compact(struct queue *q)
 {
 	char h[128];
-	int hlen = header_line(q, h, sizeof h);
+	int hlen = header_line(q, h, sizeof h), rc = -1;
 	size_t total = (size_t)hlen + (size_t)q->live_bytes, pos = (size_t)hlen;
 	struct queue_entry *moved = malloc((q->n ? q->n : 1) * sizeof *moved);
 	char *buf = malloc(total);
@@ -607,7 +681,8 @@ static void compact(struct queue *q)
 	memcpy(buf, h, (size_t)hlen);
 	for (size_t i = 0; i < q->n; i++) {
 		const struct queue_entry *e = &q->entries[i];
-		if (pos + e->length + 1 > total || statedir_pread_all(q->jfd, buf + pos, e->length, e->offset) < 0)
+		if (pos + e->length + 1 > total ||
+		    statedir_pread_all(q->jfd, buf + pos, e->length, e->offset) < 0)
 			goto out;
 		moved[i] = *e;
 		moved[i].offset = pos;
@@ -616,11 +691,12 @@ static void compact(struct queue *q)
 	}
 	if (statedir_replace(q->dirfd, QUEUE_JOURNAL, buf, pos, STATEDIR_DURABLE | STATEDIR_BACKUP) < 0)
 		goto out;
+	rc = 0;
+	q->index_stale = 1;          /* at worst the next reader rebuilds from the new journal */
 	int fd = statedir_openat(q->dirfd, QUEUE_JOURNAL, O_RDWR | O_APPEND);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		if (fd >= 0)
 			close(fd);
-		q->index_stale = 1;          /* the next reader rebuilds from the new journal */
 		goto out;
 	}
 	close(q->jfd);
@@ -632,29 +708,166 @@ static void compact(struct queue *q)
 	q->entries = moved;
 	q->cap = q->n ? q->n : 1;
 	moved = NULL;
-	q->index_stale = 1;
 out:
 	free(moved);
 	free(buf);
+	return rc;
 }
 
-int queue_commit(struct queue *q, char **cause)
+static int archivable(const struct queue_entry *e, int64_t before)
+{
+	return (e->status == TASK_DONE || finished_badly(e->status)) && e->deadline > 0 &&
+	       e->deadline < before;
+}
+
+/* "2026-11.jsonl" for the month (UTC) of ms. */
+static void month_file(int64_t ms, char buf[32])
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	if (!gmtime_r(&secs, &tm) || strftime(buf, 32, "%Y-%m.jsonl", &tm) == 0)
+		snprintf(buf, 32, "unknown.jsonl");
+}
+
+/* Append the lines of every archivable entry of month `name` to archive/<name>; fdatasync. */
+static int append_month(struct queue *q, int afd, const char *name, int64_t before)
+{
+	char file[32], *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc = -1;
+	for (size_t i = 0; i < q->n; i++) {
+		const struct queue_entry *e = &q->entries[i];
+		if (!archivable(e, before))
+			continue;
+		month_file(e->deadline, file);
+		if (strcmp(file, name) != 0)
+			continue;
+		if (len + e->length + 1 > cap) {
+			cap = (len + e->length + 1) * 2;
+			char *grown = realloc(buf, cap);
+			if (!grown)
+				goto out;
+			buf = grown;
+		}
+		if (statedir_pread_all(q->jfd, buf + len, e->length, e->offset) < 0)
+			goto out;
+		len += e->length;
+		buf[len++] = '\n';
+	}
+	int fd = statedir_openat(afd, name, O_WRONLY | O_CREAT | O_APPEND);
+	if (fd < 0)
+		goto out;
+	rc = statedir_write_all(fd, buf, len) == 0 && fdatasync(fd) == 0 ? 0 : -1;
+	close(fd);
+out:
+	free(buf);
+	return rc;
+}
+
+/*
+ * Archive what finished before `before`.  The lines reach archive/ (fdatasync'd) before the
+ * compaction that drops them from the journal, so a crash in between repeats lines in the
+ * archive (the last copy wins for readers) and never loses one.
+ */
+static long archive_old(struct queue *q, int64_t before, char **cause)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < q->n; i++)
+		k += archivable(&q->entries[i], before);
+	if (k == 0 || q->jfd < 0)
+		return 0;
+	if (mkdirat(q->dirfd, QUEUE_ARCHIVE_DIR, 0700) < 0 && errno != EEXIST)
+		return set_cause(cause, QUEUE_EIO, "cannot create '%s': %s", QUEUE_ARCHIVE_DIR,
+		                 strerror(errno));
+	int afd = openat(q->dirfd, QUEUE_ARCHIVE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (afd < 0)
+		return set_cause(cause, QUEUE_EIO, "cannot open '%s': %s", QUEUE_ARCHIVE_DIR,
+		                 strerror(errno));
+	char done[64][32];
+	size_t ndone = 0;
+	int rc = 0;
+	for (size_t i = 0; i < q->n && rc == 0; i++) {
+		char name[32];
+		if (!archivable(&q->entries[i], before))
+			continue;
+		month_file(q->entries[i].deadline, name);
+		int seen = 0;
+		for (size_t j = 0; j < ndone && !seen; j++)
+			seen = strcmp(done[j], name) == 0;
+		if (seen)
+			continue;
+		rc = append_month(q, afd, name, before);
+		if (ndone < sizeof done / sizeof done[0])
+			snprintf(done[ndone++], sizeof done[0], "%s", name);
+	}
+	if (rc == 0)
+		rc = fsync(afd);
+	close(afd);
+	if (rc < 0)
+		return set_cause(cause, QUEUE_EIO, "cannot write to '%s': %s", QUEUE_ARCHIVE_DIR,
+		                 strerror(errno));
+	size_t w = 0;
+	for (size_t i = 0; i < q->n; i++) {
+		if (archivable(&q->entries[i], before))
+			q->live_bytes -= q->entries[i].length + 1;
+		else
+			q->entries[w++] = q->entries[i];
+	}
+	q->n = w;
+	q->archived_count += k;
+	if (compact(q) < 0)
+		return set_cause(cause, QUEUE_EIO, "archived %zu tasks but cannot rewrite '%s': %s",
+		                 k, QUEUE_JOURNAL, strerror(errno));
+	return (long)k;
+}
+
+static int append_pending(struct queue *q, char **cause)
 {
 	int rc = QUEUE_OK;
 	if (q->lockfd < 0)
 		return set_cause(cause, QUEUE_EIO, "internal error: commit outside a transaction");
 	if (q->staged_len) {
 		rc = q->jfd < 0 ? create_journal(q, cause) : append_staged(q, cause);
-		if (rc < 0)
-			return rc;
-		q->staged_len = 0;
+		if (rc == QUEUE_OK)
+			q->staged_len = 0;
 	}
+	return rc;
+}
+
+static void tidy(struct queue *q)
+{
 	char h[128];
 	uint64_t hlen = (uint64_t)header_line(q, h, sizeof h);
 	if (!(q->flags & QUEUE_APPEND_ONLY) && q->jsize > COMPACT_MIN_BYTES &&
 	    q->jsize > 2 * (q->live_bytes + hlen))
-		compact(q);
+		compact(q);          /* best effort: the journal is complete either way */
 	if (q->index_stale || q->jsize - q->covered > REINDEX_BYTES)
 		write_index(q);
-	return rc;
+}
+
+int queue_commit(struct queue *q, char **cause)
+{
+	int rc = append_pending(q, cause);
+	if (rc < 0)
+		return rc;
+	/* Archiving on commit is housekeeping: the commit above already happened. */
+	if (!(q->flags & QUEUE_APPEND_ONLY) && q->opts.archive_after_ms > 0) {
+		char *ignored = NULL;
+		archive_old(q, time_now_ms() - q->opts.archive_after_ms, &ignored);
+		free(ignored);
+	}
+	tidy(q);
+	return QUEUE_OK;
+}
+
+long queue_archive(struct queue *q, int64_t before, char **cause)
+{
+	if (q->flags & QUEUE_APPEND_ONLY)
+		return set_cause(cause, QUEUE_EIO, "internal error: archive in an append-only transaction");
+	int rc = append_pending(q, cause);
+	if (rc < 0)
+		return rc;
+	long n = archive_old(q, before, cause);
+	tidy(q);
+	return n;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "queue/timefmt.h"
 
@@ -159,6 +160,7 @@ void task_free(struct task *t)
 	free(t->source);
 	free(t->last_error);
 	free(t->blocked_reason);
+	free(t->result);
 	cJSON_Delete(t->metadata);
 	cJSON_Delete(t->attempts);
 	cJSON_Delete(t->extra);
@@ -177,6 +179,13 @@ static int add_time(cJSON *o, const char *key, int64_t ms)
 static int add_string(cJSON *o, const char *key, const char *s)
 {
 	return (s ? cJSON_AddStringToObject(o, key, s) : cJSON_AddNullToObject(o, key)) != NULL;
+}
+
+static int add_id(cJSON *o, const char *key, unsigned long id)
+{
+	char buf[TASK_ID_MAX];
+	return (id ? cJSON_AddStringToObject(o, key, task_id_format(id, buf))
+	           : cJSON_AddNullToObject(o, key)) != NULL;
 }
 
 static int add_copy(cJSON *o, const char *key, const cJSON *v)
@@ -207,6 +216,9 @@ cJSON *task_to_json(const struct task *t)
 	         add_time(o, "started_at", t->started_at) &&
 	         add_time(o, "lease_expires_at", t->lease_expires_at) &&
 	         add_time(o, "finished_at", t->finished_at) &&
+	         add_time(o, "eligible_at", t->eligible_at) &&
+	         add_id(o, "after", t->after) &&
+	         add_string(o, "result", t->result) &&
 	         add_string(o, "last_error", t->last_error) &&
 	         add_string(o, "blocked_reason", t->blocked_reason) &&
 	         add_copy(o, "attempts", t->attempts);
@@ -287,6 +299,17 @@ static int read_time(struct reader *r, const char *key, int required, int64_t *o
 		return required ? bad(r, "missing \"%s\"", key) : 0;
 	if (!cJSON_IsString(v) || time_parse(v->valuestring, out) < 0)
 		return bad(r, "\"%s\" is not an RFC 3339 time", key);
+	return 0;
+}
+
+static int read_id(struct reader *r, const char *key, unsigned long *out)
+{
+	const cJSON *v = field(r, key);
+	*out = 0;
+	if (!v || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsString(v) || task_id_parse(v->valuestring, out) < 0)
+		return bad(r, "\"%s\" is not a task id", key);
 	return 0;
 }
 
@@ -376,6 +399,9 @@ struct task *task_from_json(const cJSON *obj, char **cause)
 	    read_time(&r, "started_at", 0, &t->started_at) < 0 ||
 	    read_time(&r, "lease_expires_at", 0, &t->lease_expires_at) < 0 ||
 	    read_time(&r, "finished_at", 0, &t->finished_at) < 0 ||
+	    read_time(&r, "eligible_at", 0, &t->eligible_at) < 0 ||
+	    read_id(&r, "after", &t->after) < 0 ||
+	    read_string(&r, "result", 0, &t->result) < 0 ||
 	    read_string(&r, "last_error", 0, &t->last_error) < 0 ||
 	    read_string(&r, "blocked_reason", 0, &t->blocked_reason) < 0 ||
 	    read_tree(&r, "attempts", 1, &t->attempts) < 0)
@@ -436,7 +462,122 @@ static void replace_string(char **field, const char *value)
 	*field = copy;
 }
 
-int task_expire(struct task *t, int64_t now)
+int64_t task_backoff_delay(const struct task_backoff *b, int failures, uint32_t r)
+{
+	int64_t ceiling = b->min_ms;
+	for (int i = 1; i < failures && ceiling < b->max_ms; i++)
+		ceiling = ceiling > b->max_ms / 2 ? b->max_ms : ceiling * 2;
+	if (ceiling > b->max_ms)
+		ceiling = b->max_ms;
+	if (ceiling <= b->min_ms)
+		return ceiling;
+	return b->min_ms + (int64_t)((double)r / 4294967296.0 * (double)(ceiling - b->min_ms));
+}
+
+/* Bit masks of the states each verb accepts. */
+#define S(x) (1u << (x))
+static const unsigned allowed_from[] = {
+	[TASK_VERB_DONE] = S(TASK_PENDING) | S(TASK_CLAIMED) | S(TASK_RUNNING),
+	[TASK_VERB_FAIL] = S(TASK_CLAIMED) | S(TASK_RUNNING),
+	[TASK_VERB_RETRY] = S(TASK_PENDING) | S(TASK_BLOCKED) | S(TASK_CANCELLED) | S(TASK_SKIPPED),
+	[TASK_VERB_CANCEL] = S(TASK_PENDING) | S(TASK_CLAIMED) | S(TASK_RUNNING) | S(TASK_BLOCKED),
+	[TASK_VERB_SKIP] = S(TASK_PENDING) | S(TASK_CLAIMED) | S(TASK_BLOCKED),
+};
+#undef S
+
+int task_can(const struct task *t, enum task_verb verb)
+{
+	return (allowed_from[verb] >> t->status) & 1u;
+}
+
+/* Leave the in-flight fields, closing an open attempt with outcome. */
+static void settle(struct task *t, int64_t now, enum task_status to, const char *outcome,
+                   const char *error)
+{
+	int n = cJSON_GetArraySize(t->attempts);
+	const cJSON *last = n > 0 ? cJSON_GetArrayItem(t->attempts, n - 1) : NULL;
+	if (last && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(last, "ended_at")))
+		task_attempt_end(t, now, outcome, error);
+	t->status = to;
+	t->claimed_at = t->claim_expires_at = t->lease_expires_at = 0;
+	t->updated_at = now;
+	if (to == TASK_DONE || to == TASK_BLOCKED || to == TASK_CANCELLED || to == TASK_SKIPPED)
+		t->finished_at = now;
+}
+
+int task_done(struct task *t, int64_t now, const char *result)
+{
+	if (!task_can(t, TASK_VERB_DONE))
+		return -1;
+	settle(t, now, TASK_DONE, "done", NULL);
+	replace_string(&t->result, result);
+	return 0;
+}
+
+int task_fail(struct task *t, int64_t now, const char *outcome, const char *error,
+              const struct task_backoff *b)
+{
+	if (!task_can(t, TASK_VERB_FAIL))
+		return -1;
+	if (t->status == TASK_CLAIMED)      /* failed to start: the attempt is still an attempt */
+		task_attempt_begin(t, now);
+	const char *why = error && *error ? error : outcome;
+	settle(t, now, TASK_PENDING, outcome, why);
+	t->retries++;
+	replace_string(&t->last_error, why);
+	if (t->retries >= t->max_retries) {
+		char reason[512];
+		char id[TASK_ID_MAX];
+		snprintf(reason, sizeof reason,
+		         "failed %d of %d attempts (last: %s); fix the cause, then: governor retry %s",
+		         t->retries, t->max_retries, why, task_id_format(t->id, id));
+		t->status = TASK_BLOCKED;
+		t->finished_at = now;
+		t->eligible_at = 0;
+		replace_string(&t->blocked_reason, reason);
+		return 0;
+	}
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+		r = (uint32_t)rand();
+	t->eligible_at = now + task_backoff_delay(b, t->retries, r);
+	return 0;
+}
+
+int task_retry(struct task *t, int64_t now)
+{
+	if (!task_can(t, TASK_VERB_RETRY))
+		return -1;
+	settle(t, now, TASK_PENDING, "retried", NULL);
+	t->retries = 0;
+	t->eligible_at = t->finished_at = 0;
+	replace_string(&t->blocked_reason, NULL);
+	return 0;
+}
+
+int task_cancel(struct task *t, int64_t now, const char *reason)
+{
+	if (!task_can(t, TASK_VERB_CANCEL))
+		return -1;
+	settle(t, now, TASK_CANCELLED, "cancelled", reason);
+	return 0;
+}
+
+int task_skip(struct task *t, int64_t now)
+{
+	if (!task_can(t, TASK_VERB_SKIP))
+		return -1;
+	settle(t, now, TASK_SKIPPED, "skipped", NULL);
+	return 0;
+}
+
+void task_block(struct task *t, int64_t now, const char *reason)
+{
+	settle(t, now, TASK_BLOCKED, "blocked", reason);
+	replace_string(&t->blocked_reason, reason);
+}
+
+int task_expire(struct task *t, int64_t now, const struct task_backoff *b)
 {
 	if (t->status == TASK_CLAIMED && t->claim_expires_at <= now) {
 		t->status = TASK_PENDING;
@@ -444,22 +585,7 @@ int task_expire(struct task *t, int64_t now)
 		t->updated_at = now;
 		return 1;
 	}
-	if (t->status == TASK_RUNNING && t->lease_expires_at <= now) {
-		task_attempt_end(t, now, "lease_expired", "lease expired without done or fail");
-		t->retries++;
-		t->lease_expires_at = 0;
-		t->updated_at = now;
-		replace_string(&t->last_error, "lease_expired");
-		if (t->retries >= t->max_retries) {
-			char why[96];
-			snprintf(why, sizeof why, "failed %d attempts; last: lease_expired", t->retries);
-			t->status = TASK_BLOCKED;
-			t->finished_at = now;
-			replace_string(&t->blocked_reason, why);
-		} else {
-			t->status = TASK_PENDING;
-		}
-		return 1;
-	}
+	if (t->status == TASK_RUNNING && t->lease_expires_at <= now)
+		return task_fail(t, now, "lease_expired", "lease_expired", b) == 0;
 	return 0;
 }

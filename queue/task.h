@@ -43,6 +43,9 @@ struct task {
 	int64_t claimed_at, claim_expires_at;
 	int64_t started_at, lease_expires_at;
 	int64_t finished_at;
+	int64_t eligible_at;                 /* earliest start (backoff, --at, --delay); 0 = at once */
+	unsigned long after;                 /* runs only once this task is done; 0 = none */
+	char *result;                        /* what `done --result` recorded */
 	char *last_error, *blocked_reason;
 	cJSON *attempts;                     /* array, one entry per run */
 	cJSON *extra;                        /* keys this version does not know, kept as they were */
@@ -76,12 +79,45 @@ cJSON *task_to_json(const struct task *t);
 /* Validate and convert; on failure NULL with *cause (caller frees). */
 struct task *task_from_json(const cJSON *obj, char **cause);
 
+/* Retry timing: failure n waits a random time in [min_ms, min(max_ms, min_ms * 2^(n-1))]. */
+struct task_backoff {
+	int64_t min_ms, max_ms;
+};
+
+/* The delay before the next attempt after `failures` failed ones; r is a uniform random value. */
+int64_t task_backoff_delay(const struct task_backoff *b, int failures, uint32_t r);
+
+/* The verbs that move a task between states. */
+enum task_verb { TASK_VERB_DONE, TASK_VERB_FAIL, TASK_VERB_RETRY, TASK_VERB_CANCEL, TASK_VERB_SKIP };
+
+/* Whether verb is allowed in t's current state. */
+int task_can(const struct task *t, enum task_verb verb);
+
+/*
+ * The transitions.  Each returns 0, or -1 and leaves t unchanged when its state does not allow
+ * the verb (see task_can).  Strings are copied.
+ *   done:   pending, claimed or running -> done (an open attempt ends "done").
+ *   fail:   claimed or running -> one failed attempt: pending again after the backoff, or
+ *           blocked once max_retries attempts have failed.  outcome names how ("failed",
+ *           "lease_expired", "timeout"), error says why.
+ *   retry:  pending, blocked, cancelled or skipped -> pending now, with retries reset to 0.
+ *   cancel: pending, claimed, running or blocked -> cancelled.
+ *   skip:   pending, claimed or blocked -> skipped.
+ */
+int task_done(struct task *t, int64_t now, const char *result);
+int task_fail(struct task *t, int64_t now, const char *outcome, const char *error,
+              const struct task_backoff *b);
+int task_retry(struct task *t, int64_t now);
+int task_cancel(struct task *t, int64_t now, const char *reason);
+int task_skip(struct task *t, int64_t now);
+/* Block a pending task because its dependency ended without being done. */
+void task_block(struct task *t, int64_t now, const char *reason);
+
 /*
  * Apply the passage of time: a claim past claim_expires_at returns to pending (no attempt is
- * counted); a run past lease_expires_at is a failed attempt ("lease_expired") and returns to
- * pending, or becomes blocked once max_retries attempts have failed.  1 if t changed.
+ * counted); a run past lease_expires_at fails with outcome "lease_expired".  1 if t changed.
  */
-int task_expire(struct task *t, int64_t now);
+int task_expire(struct task *t, int64_t now, const struct task_backoff *b);
 
 /* Record the start and the end of an attempt in t->attempts. */
 int task_attempt_begin(struct task *t, int64_t now);

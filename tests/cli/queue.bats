@@ -422,7 +422,7 @@ assert_corrupt_refused() {
 
 @test "a lease that lapses counts as a failed attempt and returns the task to pending" {
 	calm_snapshot
-	conf '[policy]' 'lease = 1s'
+	conf '[policy]' 'lease = 1s' 'backoff_min = 0'
 	gov add "leased" >/dev/null
 	run gov check --snapshot "$CALM"
 	assert_decision READY
@@ -441,7 +441,7 @@ assert_corrupt_refused() {
 
 @test "after max_retries lapsed leases the task is blocked" {
 	calm_snapshot
-	conf '[policy]' 'lease = 1s' 'max_retries = 2'
+	conf '[policy]' 'lease = 1s' 'max_retries = 2' 'backoff_min = 0'
 	gov add "doomed" >/dev/null
 	for round in 1 2; do
 		run gov check --snapshot "$CALM"
