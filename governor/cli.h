@@ -54,6 +54,14 @@ int cmd_show(struct ctx *ctx, int argc, char **argv);
 int cmd_probe(struct ctx *ctx, int argc, char **argv);
 int cmd_config(struct ctx *ctx, int argc, char **argv);
 int cmd_import(struct ctx *ctx, int argc, char **argv);
+int cmd_done(struct ctx *ctx, int argc, char **argv);
+int cmd_fail(struct ctx *ctx, int argc, char **argv);
+int cmd_retry(struct ctx *ctx, int argc, char **argv);
+int cmd_cancel(struct ctx *ctx, int argc, char **argv);
+int cmd_skip(struct ctx *ctx, int argc, char **argv);
+int cmd_log(struct ctx *ctx, int argc, char **argv);
+int cmd_stats(struct ctx *ctx, int argc, char **argv);
+int cmd_archive(struct ctx *ctx, int argc, char **argv);
 
 /* Open (creating) the state dir: ctx->statefd, or -1 after reporting the error. */
 int ctx_open_state(struct ctx *ctx);

@@ -44,6 +44,23 @@ static int add_meta(cJSON *meta, const char *kv, const struct cmd *self)
 	return EXIT_OK;
 }
 
+/* The task to wait for must be in the queue and still able to end done. */
+static int check_after(const struct queue *q, unsigned long after, char **cause)
+{
+	const struct queue_entry *e = queue_find(q, after);
+	char msg[160];
+	if (!e)
+		snprintf(msg, sizeof msg, "--after T-%02lu: no such task in the queue%s", after,
+		         after <= queue_last_id(q) ? " (it was archived)" : "");
+	else if (e->status == TASK_BLOCKED || e->status == TASK_CANCELLED || e->status == TASK_SKIPPED)
+		snprintf(msg, sizeof msg, "--after T-%02lu: it is %s and will never be done; retry it first",
+		         after, task_status_name(e->status));
+	else
+		return QUEUE_OK;
+	*cause = strdup(msg);
+	return QUEUE_ENOENT;
+}
+
 int cmd_add(struct ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -52,6 +69,9 @@ int cmd_add(struct ctx *ctx, int argc, char **argv)
 		{ "source", required_argument, NULL, 's' },
 		{ "meta", required_argument, NULL, 'M' },
 		{ "max-retries", required_argument, NULL, 'r' },
+		{ "after", required_argument, NULL, 'A' },
+		{ "at", required_argument, NULL, 'T' },
+		{ "delay", required_argument, NULL, 'D' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
@@ -60,6 +80,8 @@ int cmd_add(struct ctx *ctx, int argc, char **argv)
 	const struct config *cfg = ctx->cfg;
 	int priority = TASK_PRIORITY_NORMAL, max_retries = cfg->max_retries, json = 0, opt, rc;
 	const char *model = NULL, *source = "cli", *why;
+	unsigned long after = 0;
+	int64_t now = time_now_ms(), eligible_at = 0, delay;
 	cJSON *meta = cJSON_CreateObject();
 	char *prompt = NULL, *cause = NULL, *end;
 	struct queue *q = NULL;
@@ -92,6 +114,31 @@ int cmd_add(struct ctx *ctx, int argc, char **argv)
 				goto out;
 			}
 			max_retries = (int)v;
+			break;
+		case 'A':
+			if (task_id_parse(optarg, &after) < 0) {
+				errorf("invalid --after '%s' (expected a task id such as T-03)", optarg);
+				rc = EXIT_DATAERR;
+				goto out;
+			}
+			break;
+		case 'T':
+			if (eligible_at || time_parse(optarg, &eligible_at) < 0) {
+				errorf(eligible_at ? "--at and --delay exclude each other"
+				                   : "invalid --at '%s': an RFC 3339 time such as 2026-11-25T02:00:00Z",
+				       optarg);
+				rc = EXIT_DATAERR;
+				goto out;
+			}
+			break;
+		case 'D':
+			if (eligible_at || config_parse_duration(optarg, &delay) < 0) {
+				errorf(eligible_at ? "--at and --delay exclude each other"
+				                   : "invalid --delay '%s': a duration such as 90s, 15m or 2h", optarg);
+				rc = EXIT_DATAERR;
+				goto out;
+			}
+			eligible_at = now + delay;
 			break;
 		case 'j': json = 1; break;
 		case 'n': ctx->dry_run = 1; break;
@@ -134,7 +181,7 @@ int cmd_add(struct ctx *ctx, int argc, char **argv)
 		rc = EXIT_FAILURE_RUNTIME;
 		goto out;
 	}
-	struct task *t = task_new(prompt, priority, model, source, max_retries, time_now_ms());
+	struct task *t = task_new(prompt, priority, model, source, max_retries, now);
 	if (!t) {
 		errorf("out of memory");
 		rc = EXIT_FAILURE_RUNTIME;
@@ -143,7 +190,11 @@ int cmd_add(struct ctx *ctx, int argc, char **argv)
 	cJSON_Delete(t->metadata);
 	t->metadata = meta;
 	meta = NULL;
-	if ((rc = ctx_queue(ctx, 1, QUEUE_APPEND_ONLY, &q, &cause)) < 0 ||
+	t->eligible_at = eligible_at;
+	t->after = after;
+	/* Only a dependency needs the entries; a plain add reads nothing but the index header. */
+	if ((rc = ctx_queue(ctx, 1, after ? 0 : QUEUE_APPEND_ONLY, &q, &cause)) < 0 ||
+	    (after && (rc = check_after(q, after, &cause)) < 0) ||
 	    (rc = queue_add(q, t, &cause)) < 0 ||
 	    (!ctx->dry_run && (rc = queue_commit(q, &cause)) < 0)) {
 		rc = fail_cause(exit_for_queue_error(rc), cause);

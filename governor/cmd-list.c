@@ -175,6 +175,12 @@ int cmd_show(struct ctx *ctx, int argc, char **argv)
 		return rc;
 	struct task *t;
 	char *cause = NULL;
+	if (!queue_find(q, id) && id <= queue_last_id(q)) {
+		errorf("%s is not in the queue any more (archived; see archive/ in the state dir)",
+		       task_id_format(id, idbuf));
+		queue_free(q);
+		return EXIT_DATAERR;
+	}
 	if ((rc = queue_get(q, id, &t, &cause)) < 0) {
 		queue_free(q);
 		return fail_cause(exit_for_queue_error(rc), cause);

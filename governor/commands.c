@@ -22,12 +22,16 @@ const struct cmd commands[] = {
 	  "                    instead of probing; with -n nothing changes\n"
 	  "  -n, --dry-run     decide, but claim nothing, log nothing and take no lock\n" },
 	{ "add", NULL, cmd_add,
-	  "[--priority N|low|normal|high] [--model M] [--source S] [--meta K=V]... [--max-retries N] [--json] PROMPT|-",
+	  "[--priority N|low|normal|high] [--model M] [--source S] [--meta K=V]... [--after ID] [--at TIME|--delay DUR] [--max-retries N] [--json] PROMPT|-",
 	  "queue a task and print its id",
 	  "  -p, --priority P  an integer from -1000 to 1000, or low (0), normal (1, default), high (2)\n"
 	  "  -m, --model M     run on model M (must be in models.allowed)\n"
 	  "  -s, --source S    who added it (default: cli)\n"
 	  "  --meta K=V        a metadata string; repeatable\n"
+	  "  --after ID        run only once task ID is done (blocked if ID ends blocked,\n"
+	  "                    cancelled or skipped)\n"
+	  "  --at TIME         not before TIME (RFC 3339, e.g. 2026-11-25T02:00:00Z)\n"
+	  "  --delay DUR       not before DUR from now (90s, 15m, 2h, ...)\n"
 	  "  --max-retries N   failed attempts before the task is blocked (default: policy.max_retries)\n"
 	  "  --json            print the new task as JSON instead of its id\n"
 	  "  -n, --dry-run     validate and print, but do not queue\n"
@@ -35,6 +39,23 @@ const struct cmd commands[] = {
 	{ "pop", NULL, cmd_pop, "[-n] [ID]",
 	  "confirm a claimed task was spawned: it becomes running under a lease",
 	  "  ID                the claimed task (default: the oldest claim)\n"
+	  "  -n, --dry-run     print what would happen, change nothing\n" },
+	{ "done", NULL, cmd_done, "[-n] [--result TEXT] ID",
+	  "report that a task finished well",
+	  "  --result TEXT     what it produced, kept on the task\n"
+	  "  -n, --dry-run     print what would happen, change nothing\n"
+	  "  A pending, claimed or running task can be marked done.\n" },
+	{ "fail", NULL, cmd_fail, "[-n] [--reason TEXT] ID",
+	  "report a failed attempt: retried after a backoff, blocked after max_retries",
+	  "  --reason TEXT     why it failed, kept with the attempt\n"
+	  "  -n, --dry-run     print what would happen, change nothing\n"
+	  "  A claimed or running task can fail.\n" },
+	{ "retry", NULL, cmd_retry, "[-n] ID", "make a blocked, cancelled or skipped task pending again, retries 0",
+	  "  -n, --dry-run     print what would happen, change nothing\n" },
+	{ "cancel", NULL, cmd_cancel, "[-n] [--reason TEXT] ID", "cancel a task that has not finished",
+	  "  --reason TEXT     why\n"
+	  "  -n, --dry-run     print what would happen, change nothing\n" },
+	{ "skip", NULL, cmd_skip, "[-n] ID", "skip a pending, claimed or blocked task for good",
 	  "  -n, --dry-run     print what would happen, change nothing\n" },
 	{ "list", "status", cmd_list, "[--all] [--status S] [--json]",
 	  "the queue as a table, or JSON",
@@ -52,6 +73,16 @@ const struct cmd commands[] = {
 	  "add the tasks of a legacy pending_tasks.json array (FILE is left untouched)",
 	  "  FILE              a JSON array of {prompt, priority, added_at, metadata}; '-' for stdin\n"
 	  "  -n, --dry-run     validate and count, add nothing\n" },
+	{ "log", NULL, cmd_log, "[-n N] [--json]", "the last decisions and transitions from the history log",
+	  "  -n, --lines N     how many (default 20)\n"
+	  "  --json            the raw JSON lines\n" },
+	{ "stats", NULL, cmd_stats, "[--window DUR] [--json]",
+	  "tasks per state, success rate, run times and deferrals by reason",
+	  "  --window DUR      how far back the history counts (default 24h)\n"
+	  "  --json            one JSON object\n" },
+	{ "archive", NULL, cmd_archive, "[--older-than DUR]",
+	  "move finished tasks to archive/YYYY-MM.jsonl now",
+	  "  --older-than DUR  finished at least this long ago (default: policy.archive_days; 0 = all)\n" },
 	{ "help", NULL, cmd_help, "[COMMAND]", "help for governor or for one command", "" },
 };
 const size_t ncommands = sizeof commands / sizeof commands[0];
