@@ -252,7 +252,7 @@ static int day_matches(const struct cron *c, int y, int m, int d)
 static int local_instant(int y, int m, int d, int h, int mi, int64_t *out)
 {
 	static const int guesses[3] = { -1, 0, 1 };
-	int found = 0;
+	int64_t best = INT64_MAX;
 	for (int i = 0; i < 3; i++) {
 		struct tm tm = {
 			.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d,
@@ -264,11 +264,11 @@ static int local_instant(int y, int m, int d, int h, int mi, int64_t *out)
 		if (back.tm_year != y - 1900 || back.tm_mon != m - 1 || back.tm_mday != d ||
 		    back.tm_hour != h || back.tm_min != mi || back.tm_sec != 0)
 			continue;
-		if (!found || (int64_t)t < *out)
-			*out = (int64_t)t;
-		found = 1;
+		if ((int64_t)t < best)
+			best = (int64_t)t;
 	}
-	return found ? 0 : -1;
+	*out = best;
+	return best == INT64_MAX ? -1 : 0;
 }
 
 int cron_next(const struct cron *c, int64_t after_ms, int64_t *next_ms)

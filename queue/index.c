@@ -10,8 +10,7 @@
 
 #include "queue/statedir.h"
 
-int index_read(int dirfd, uint64_t dev, uint64_t ino, uint64_t size, struct index_header *h,
-               struct queue_entry **entries)
+int index_read(int dirfd, struct index_header *h, struct queue_entry **entries)
 {
 	char boot[BOOT_ID_MAX];
 	struct stat st;
@@ -23,8 +22,7 @@ int index_read(int dirfd, uint64_t dev, uint64_t ino, uint64_t size, struct inde
 		goto out;
 	time_boot_id(boot);
 	if (memcmp(h->magic, INDEX_MAGIC, sizeof h->magic) != 0 || h->version != INDEX_VERSION ||
-	    h->entry_size != sizeof(struct queue_entry) || h->journal_dev != dev ||
-	    h->journal_ino != ino || h->covered > size || !boot[0] ||
+	    h->entry_size != sizeof(struct queue_entry) || !boot[0] ||
 	    strncmp(h->boot_id, boot, sizeof h->boot_id) != 0 ||
 	    h->count > (uint64_t)(st.st_size / (off_t)sizeof(struct queue_entry)) ||
 	    (uint64_t)st.st_size != sizeof *h + h->count * sizeof(struct queue_entry))

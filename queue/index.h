@@ -27,11 +27,11 @@ struct index_header {
 };
 
 /*
- * Read and validate queue.idx for the journal (dev, ino, size).  With entries NULL only the
- * header is read.  0 when valid (*entries malloc'd, caller frees), -1 when missing or unusable.
+ * Read queue.idx and check it is whole and from this boot; whether it fits the journal
+ * (h->journal_dev, journal_ino, covered) is the caller's to check.  With entries NULL only the
+ * header is read.  0 when usable (*entries malloc'd, caller frees), -1 when missing or not.
  */
-int index_read(int dirfd, uint64_t dev, uint64_t ino, uint64_t size, struct index_header *h,
-               struct queue_entry **entries);
+int index_read(int dirfd, struct index_header *h, struct queue_entry **entries);
 
 /* Replace queue.idx.  0, or -1 with errno. */
 int index_write(int dirfd, const struct index_header *h, const struct queue_entry *entries);

@@ -302,9 +302,18 @@ static int load(struct queue *q, int writable, char **cause)
 {
 	struct index_header h;
 	struct stat st;
+	struct queue_entry *entries = NULL;
+	int append_only = q->flags & QUEUE_APPEND_ONLY;
 
+	/*
+	 * The index first, the journal's size after: the journal only grows, so an index that a
+	 * writer replaced in between still covers no more than we see.  The other order would make
+	 * a busy queue look stale and cost a full rebuild.
+	 */
+	int have_index = index_read(q->dirfd, &h, append_only ? NULL : &entries) == 0;
 	q->jfd = statedir_openat(q->dirfd, QUEUE_JOURNAL, writable ? O_RDWR | O_APPEND : O_RDONLY);
 	if (q->jfd < 0) {
+		free(entries);
 		if (errno == ENOENT) {
 			q->flags &= ~QUEUE_APPEND_ONLY;  /* no queue yet: empty, and every entry is known */
 			return QUEUE_OK;
@@ -319,17 +328,25 @@ static int load(struct queue *q, int writable, char **cause)
 		return set_cause(cause, QUEUE_EIO, "cannot open queue '%s': %s", QUEUE_JOURNAL,
 		                 strerror(errno));
 	}
-	if (fstat(q->jfd, &st) < 0)
+	if (fstat(q->jfd, &st) < 0) {
+		free(entries);
 		return set_cause(cause, QUEUE_EIO, "cannot stat queue '%s': %s", QUEUE_JOURNAL,
 		                 strerror(errno));
+	}
 	q->jdev = (uint64_t)st.st_dev;
 	q->jino = (uint64_t)st.st_ino;
 	uint64_t size = (uint64_t)st.st_size;
 
-	struct queue_entry *entries = NULL;
-	int append_only = q->flags & QUEUE_APPEND_ONLY;
-	if (index_read(q->dirfd, q->jdev, q->jino, size, &h, append_only ? NULL : &entries) == 0 &&
-	    !(append_only && size - h.covered > REINDEX_BYTES)) {
+	int fits = have_index && h.journal_dev == q->jdev && h.journal_ino == q->jino &&
+	           h.covered <= size;
+	if (fits && append_only && size - h.covered > REINDEX_BYTES) {
+		/* The tail is long enough that this commit should reindex: it needs every entry. */
+		q->flags &= ~QUEUE_APPEND_ONLY;
+		append_only = 0;
+		fits = index_read(q->dirfd, &h, &entries) == 0 && h.journal_dev == q->jdev &&
+		       h.journal_ino == q->jino && h.covered <= size;
+	}
+	if (fits) {
 		q->covered = h.covered;
 		q->last_id = (unsigned long)h.last_id;
 		q->archived_count = (unsigned long)h.archived_count;
