@@ -127,6 +127,8 @@ static int parse_field(const char *text, const struct field *f, uint64_t *bits, 
 				if (parse_value(&p, f, &hi, cause) < 0)
 					return -1;
 				single = 0;
+				if (f->names == day_names && hi == 0)
+					hi = 7;              /* fri-sun: Sunday ends a range as 7 */
 				if (hi < lo)
 					return fail(cause, "%s field: range %d-%d runs backwards", f->name, lo, hi);
 			}

@@ -13,7 +13,8 @@
  * Syntax: "minute hour day-of-month month day-of-week", separated by blanks.  Each field is a
  * comma list of items; an item is "*", a number N, a range A-B (A <= B), or "*" or a range
  * followed by "/STEP" (STEP >= 1).  Months may be named jan-dec, days sun-sat (three letters,
- * any case).  Day of week 0-7, both 0 and 7 are Sunday.  Ranges: minute 0-59, hour 0-23,
+ * any case).  Day of week 0-7, both 0 and 7 are Sunday (a range ending on Sunday, "fri-sun" or
+ * "5-0", ends on 7).  Ranges: minute 0-59, hour 0-23,
  * day of month 1-31, month 1-12.  Aliases: @hourly, @daily (@midnight), @weekly, @monthly,
  * @yearly (@annually).
  *

@@ -65,6 +65,8 @@ int schedule_set_rule(struct schedule *s, enum schedule_rule rule, const char *t
 			return set_cause(cause, -1, "not a duration (such as 15m, 2h or 7d)");
 		if (every < SCHEDULE_EVERY_MIN_MS)
 			return set_cause(cause, -1, "shorter than one minute");
+		if (every > SCHEDULE_EVERY_MAX_MS)
+			return set_cause(cause, -1, "longer than 3650 days");
 		break;
 	case SCHEDULE_CRON:
 		if (cron_parse(text, &cron, &why) < 0) {

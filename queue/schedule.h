@@ -38,6 +38,7 @@
 #define SCHEDULE_VERSION 1
 #define SCHEDULE_NAME_MAX 64                  /* [A-Za-z0-9_-]{1,64} */
 #define SCHEDULE_EVERY_MIN_MS 60000           /* --every is at least one minute */
+#define SCHEDULE_EVERY_MAX_MS (INT64_C(3650) * 86400000)   /* and at most 3650 days */
 #define SCHEDULE_FILE_MAX ((size_t)16 << 20)
 #define SCHEDULE_COUNT_MAX 1000
 
@@ -76,7 +77,7 @@ const char *schedule_rule_name(enum schedule_rule r);
 int schedule_name_check(const char *name);
 
 /*
- * Set s's rule from text: SCHEDULE_EVERY, a duration (parse; at least SCHEDULE_EVERY_MIN_MS);
+ * Set s's rule from text: SCHEDULE_EVERY, a duration (parse; SCHEDULE_EVERY_MIN_MS to _MAX_MS);
  * SCHEDULE_CRON, an expression (cron_parse; whether it ever matches is schedule_next's
  * business); SCHEDULE_MANUAL, text is ignored (may be NULL).  s->spec becomes a copy of text.
  * 0, or -1 with *cause (caller frees) saying what is wrong with text.
