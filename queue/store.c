@@ -172,9 +172,46 @@ static int upsert(struct queue *q, const struct queue_entry *e)
 
 /* --- reading the journal ---------------------------------------------------------------- */
 
+/*
+ * Parse one JSON value that must fill the text (trailing white space aside).  cJSON on its own
+ * stops after the first value, so two task lines glued into one would load as the first.
+ */
+static cJSON *parse_whole(const char *text, size_t len)
+{
+	const char *end = NULL;
+	cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (!j)
+		return NULL;
+	for (; end && end < text + len; end++)
+		if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n') {
+			cJSON_Delete(j);
+			return NULL;
+		}
+	return j;
+}
+
+int queue_json_has_nul(const char *text, size_t len)
+{
+	int in_string = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (!in_string) {
+			in_string = text[i] == '"';
+		} else if (text[i] == '"') {
+			in_string = 0;
+		} else if (text[i] == '\\' && i + 1 < len) {
+			if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
+				return 1;
+			i++;                          /* the escaped character, \\ and \" included */
+		} else if (text[i] == '\0') {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static int parse_header(struct queue *q, const char *line, size_t len, char **cause)
 {
-	cJSON *h = cJSON_ParseWithLength(line, len);
+	cJSON *h = parse_whole(line, len);
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(h, "version"),
 	            *last = cJSON_GetObjectItemCaseSensitive(h, "last_id"),
 	            *arch = cJSON_GetObjectItemCaseSensitive(h, "archived_count");
@@ -199,11 +236,26 @@ static int parse_header(struct queue *q, const char *line, size_t len, char **ca
 /* Parse one task line, validating it in full. */
 static struct task *parse_task(const char *line, size_t len, char **why)
 {
-	cJSON *j = cJSON_ParseWithLength(line, len);
-	if (!j) {
-		*why = strdup("not valid JSON");
+	/* cJSON ends a string at \u0000: the task would load cut short and be saved that way. */
+	if (queue_json_has_nul(line, len)) {
+		*why = strdup("a string contains a NUL character (\\u0000)");
 		return NULL;
 	}
+	cJSON *j = parse_whole(line, len);
+	if (!j) {
+		*why = strdup("not valid JSON (or more than one JSON value)");
+		return NULL;
+	}
+	/* A key given twice is ambiguous: cJSON reads the first, jq the last. */
+	for (const cJSON *a = cJSON_IsObject(j) ? j->child : NULL; a; a = a->next)
+		for (const cJSON *b = a->next; b; b = b->next)
+			if (a->string && b->string && strcmp(a->string, b->string) == 0) {
+				char msg[160];
+				snprintf(msg, sizeof msg, "the key \"%.100s\" appears twice", a->string);
+				cJSON_Delete(j);
+				*why = strdup(msg);
+				return NULL;
+			}
 	struct task *t = task_from_json(j, why);
 	cJSON_Delete(j);
 	return t;
@@ -318,15 +370,9 @@ static int load(struct queue *q, int writable, char **cause)
 			q->flags &= ~QUEUE_APPEND_ONLY;  /* no queue yet: empty, and every entry is known */
 			return QUEUE_OK;
 		}
-		if (errno == ELOOP)
-			return set_cause(cause, QUEUE_EIO, "cannot open queue '%s': it is a symbolic link",
-			                 QUEUE_JOURNAL);
-		if (errno == EPERM)
-			return set_cause(cause, QUEUE_EIO,
-			                 "cannot open queue '%s': owned by another user or writable by group or others (fix with: chmod 600 %s)",
-			                 QUEUE_JOURNAL, QUEUE_JOURNAL);
+		char why[200];
 		return set_cause(cause, QUEUE_EIO, "cannot open queue '%s': %s", QUEUE_JOURNAL,
-		                 strerror(errno));
+		                 statedir_why(q->dirfd, QUEUE_JOURNAL, errno, why, sizeof why));
 	}
 	if (fstat(q->jfd, &st) < 0) {
 		free(entries);
@@ -432,9 +478,10 @@ int queue_begin(int dirfd, unsigned flags, struct queue **out, char **cause)
 	if (!q)
 		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
 	q->lockfd = statedir_openat(dirfd, QUEUE_LOCK_FILE, O_RDWR | O_CREAT);
+	char why[200];
 	if (q->lockfd < 0)
 		rc = set_cause(cause, QUEUE_EIO, "cannot open data lock '%s': %s", QUEUE_LOCK_FILE,
-		               strerror(errno));
+		               statedir_why(dirfd, QUEUE_LOCK_FILE, errno, why, sizeof why));
 	else if ((rc = take_data_lock(q->lockfd)) == QUEUE_EBUSY)
 		set_cause(cause, rc, "queue is busy: data lock '%s' still held after %d ms",
 		          QUEUE_LOCK_FILE, QUEUE_LOCK_WAIT_MS);
@@ -482,6 +529,20 @@ unsigned long queue_archived_count(const struct queue *q) { return q->archived_c
 
 /* --- whole tasks ------------------------------------------------------------------------ */
 
+static int finished_badly(uint8_t status)
+{
+	return status == TASK_BLOCKED || status == TASK_CANCELLED || status == TASK_SKIPPED;
+}
+
+#define BLOCKED_REASON_MAX 64
+
+/* Why a dependant of dep (which ended without being done) is blocked. */
+static void blocked_reason(const struct queue_entry *dep, char reason[BLOCKED_REASON_MAX])
+{
+	snprintf(reason, BLOCKED_REASON_MAX, "depends on T-%02llu, which is %s",
+	         (unsigned long long)dep->id, task_status_name((enum task_status)dep->status));
+}
+
 int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause)
 {
 	const struct queue_entry *e = queue_find(q, id);
@@ -508,8 +569,17 @@ int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause)
 		free(why);
 		return rc;
 	}
-	if (q->expired_at)
+	if (q->expired_at) {
 		task_expire(*out, q->expired_at, &q->opts.backoff);
+		/* A read-only queue_expire blocked only the entry of a dependant: do it to the task too. */
+		const struct queue_entry *dep;
+		if ((*out)->status == TASK_PENDING && e->status == TASK_BLOCKED && (*out)->after &&
+		    (dep = queue_find(q, (*out)->after)) && finished_badly(dep->status)) {
+			char reason[BLOCKED_REASON_MAX];
+			blocked_reason(dep, reason);
+			task_block(*out, q->expired_at, reason);
+		}
+	}
 	return QUEUE_OK;
 }
 
@@ -550,11 +620,6 @@ int queue_add(struct queue *q, struct task *t, char **cause)
 	if (rc == QUEUE_OK)
 		q->last_id = t->id;
 	return rc;
-}
-
-static int finished_badly(uint8_t status)
-{
-	return status == TASK_BLOCKED || status == TASK_CANCELLED || status == TASK_SKIPPED;
 }
 
 /* In a write transaction: re-read the task, let change() move it, stage it. */
@@ -603,14 +668,13 @@ long queue_expire(struct queue *q, int64_t now, char **cause)
 		for (size_t i = 0; i < q->n; i++) {
 			struct queue_entry *e = &q->entries[i];
 			const struct queue_entry *dep;
-			char reason[64];
+			char reason[BLOCKED_REASON_MAX];
 			if (e->status != TASK_PENDING || !e->after || !(dep = queue_find(q, e->after)) ||
 			    !finished_badly(dep->status))
 				continue;
 			changed++;
 			again = 1;
-			snprintf(reason, sizeof reason, "depends on T-%02llu, which is %s",
-			         (unsigned long long)dep->id, task_status_name(dep->status));
+			blocked_reason(dep, reason);
 			if (writing) {
 				if (restage(q, e->id, now, reason, cause) < 0)
 					return -1;
@@ -747,6 +811,32 @@ static void month_file(int64_t ms, char buf[32])
 }
 
 /* Append the lines of every archivable entry of month `name` to archive/<name>; fdatasync. */
+/* The size of fd up to its last newline; a partial last line is cut off.  -1 with errno. */
+static off_t archive_whole_lines(int fd)
+{
+	struct stat st;
+	char chunk[4096];
+	if (fstat(fd, &st) < 0)
+		return -1;
+	off_t end = st.st_size;
+	while (end > 0) {
+		size_t n = end < (off_t)sizeof chunk ? (size_t)end : sizeof chunk;
+		if (statedir_pread_all(fd, chunk, n, (uint64_t)(end - (off_t)n)) < 0)
+			return -1;
+		size_t i = n;
+		while (i > 0 && chunk[i - 1] != '\n')
+			i--;
+		if (i > 0) {
+			end -= (off_t)(n - i);
+			break;
+		}
+		end -= (off_t)n;
+	}
+	if (end != st.st_size && ftruncate(fd, end) < 0)
+		return -1;
+	return end;
+}
+
 static int append_month(struct queue *q, int afd, const char *name, int64_t before)
 {
 	char file[32], *buf = NULL;
@@ -771,10 +861,27 @@ static int append_month(struct queue *q, int afd, const char *name, int64_t befo
 		len += e->length;
 		buf[len++] = '\n';
 	}
-	int fd = statedir_openat(afd, name, O_WRONLY | O_CREAT | O_APPEND);
+	int fd = statedir_openat(afd, name, O_RDWR | O_CREAT | O_APPEND);
 	if (fd < 0)
 		goto out;
+	/*
+	 * Appends happen under the data lock, so the file ends where the last archiver stopped.
+	 * One that was killed or ran out of space mid-write left a partial line: cut it off (its
+	 * tasks are still in the journal, which was not compacted), and cut off our own partial
+	 * line the same way when this write fails, so no two lines are ever glued together.
+	 */
+	off_t whole = archive_whole_lines(fd);
+	if (whole < 0) {
+		close(fd);
+		goto out;
+	}
 	rc = statedir_write_all(fd, buf, len) == 0 && fdatasync(fd) == 0 ? 0 : -1;
+	if (rc < 0) {
+		int saved = errno;
+		if (ftruncate(fd, whole) == 0)
+			fdatasync(fd);
+		errno = saved;
+	}
 	close(fd);
 out:
 	free(buf);
@@ -797,12 +904,27 @@ static long archive_old(struct queue *q, int64_t before, char **cause)
 		return set_cause(cause, QUEUE_EIO, "cannot create '%s': %s", QUEUE_ARCHIVE_DIR,
 		                 strerror(errno));
 	int afd = openat(q->dirfd, QUEUE_ARCHIVE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (afd < 0)
-		return set_cause(cause, QUEUE_EIO, "cannot open '%s': %s", QUEUE_ARCHIVE_DIR,
-		                 strerror(errno));
-	char done[64][32];
+	struct stat ast;
+	if (afd < 0) {
+		int err = errno;
+		if (fstatat(q->dirfd, QUEUE_ARCHIVE_DIR, &ast, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ast.st_mode))
+			return set_cause(cause, QUEUE_EIO, "cannot open '%s': it is a symbolic link, which "
+			                 "governor does not follow; remove it", QUEUE_ARCHIVE_DIR);
+		return set_cause(cause, QUEUE_EIO, "cannot open '%s': %s", QUEUE_ARCHIVE_DIR, strerror(err));
+	}
+	if (fstat(afd, &ast) < 0 || ast.st_uid != geteuid() || (ast.st_mode & 022)) {
+		close(afd);
+		return set_cause(cause, QUEUE_EIO, "cannot use '%s': owned by another user or writable by "
+		                 "group or others; fix with: chown %u %s && chmod 700 %s", QUEUE_ARCHIVE_DIR,
+		                 (unsigned)geteuid(), QUEUE_ARCHIVE_DIR, QUEUE_ARCHIVE_DIR);
+	}
+	char (*done)[32] = malloc(k * sizeof *done);   /* months written: at most one per task */
 	size_t ndone = 0;
 	int rc = 0;
+	if (!done) {
+		close(afd);
+		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+	}
 	for (size_t i = 0; i < q->n && rc == 0; i++) {
 		char name[32];
 		if (!archivable(&q->entries[i], before))
@@ -814,9 +936,9 @@ static long archive_old(struct queue *q, int64_t before, char **cause)
 		if (seen)
 			continue;
 		rc = append_month(q, afd, name, before);
-		if (ndone < sizeof done / sizeof done[0])
-			snprintf(done[ndone++], sizeof done[0], "%s", name);
+		snprintf(done[ndone++], sizeof done[0], "%s", name);
 	}
+	free(done);
 	if (rc == 0)
 		rc = fsync(afd);
 	close(afd);

@@ -465,7 +465,8 @@ static void replace_string(char **field, const char *value)
 int64_t task_backoff_delay(const struct task_backoff *b, int failures, uint32_t r)
 {
 	int64_t ceiling = b->min_ms;
-	for (int i = 1; i < failures && ceiling < b->max_ms; i++)
+	/* At most 63 doublings reach any max_ms; a ceiling of 0 never grows, so stop there too. */
+	for (int i = 1; i < failures && ceiling > 0 && ceiling < b->max_ms; i++)
 		ceiling = ceiling > b->max_ms / 2 ? b->max_ms : ceiling * 2;
 	if (ceiling > b->max_ms)
 		ceiling = b->max_ms;

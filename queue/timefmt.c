@@ -17,8 +17,15 @@ char *time_format(int64_t ms, char buf[TIME_RFC3339_MAX])
 {
 	time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
 	struct tm tm;
-	if (!gmtime_r(&secs, &tm) || strftime(buf, TIME_RFC3339_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+	/*
+	 * Four-digit years, zero-padded, so that every time time_parse accepts (years 0000-9999)
+	 * prints as a time it accepts again: strftime's %Y would print the year 506 as "506".
+	 */
+	if (!gmtime_r(&secs, &tm) || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
 		snprintf(buf, TIME_RFC3339_MAX, "1970-01-01T00:00:00Z");
+	else
+		snprintf(buf, TIME_RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+		         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	return buf;
 }
 
@@ -98,7 +105,11 @@ int time_parse(const char *s, int64_t *ms)
 	if (sec == 60)
 		sec = 59;        /* a leap second is the last second of its minute */
 	int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
-	*ms = (t - offset) * 1000 + frac;
+	t -= offset;
+	/* An offset may carry 0000-01-01 or 9999-12-31 out of the years time_format can print. */
+	if (t < days_from_civil(0, 1, 1) * 86400 || t >= days_from_civil(10000, 1, 1) * 86400)
+		return -1;
+	*ms = t * 1000 + frac;
 	return 0;
 }
 

@@ -1,4 +1,7 @@
-/* test_queue.c: times, ids, prompts, the queue store, the state dir, both locks and the history. */
+/*
+ * test_queue.c: times, ids, prompts, the queue store, the task lifecycle (backoff, transitions,
+ * dependencies, archive), the state dir, both locks and the history.
+ */
 #define _GNU_SOURCE /* nftw, timegm */
 #include <stdarg.h>
 #include <stddef.h>
@@ -400,14 +403,22 @@ static struct task *new_task(const char *prompt, int priority, const char *model
 	return t;
 }
 
+/*
+ * A write transaction that does not archive on commit: the tests' tasks finish around NOW, a
+ * fixed time that the real clock will pass.  The archive tests set their own options.
+ */
 static struct queue *begin_flags(int dirfd, unsigned flags)
 {
 	struct queue *q = NULL;
+	struct queue_options o;
 	char *cause = NULL;
 	int rc = queue_begin(dirfd, flags, &q, &cause);
 
 	if (rc != QUEUE_OK)
 		fail_msg("queue_begin: %d %s", rc, cause ? cause : "");
+	queue_default_options(&o);
+	o.archive_after_ms = 0;
+	queue_set_options(q, &o);
 	return q;
 }
 
@@ -1359,6 +1370,787 @@ static void test_queue_expire(void **state)
 	assert_null(cause);
 }
 
+/* --- the lifecycle: backoff, transitions, dependencies, eligibility, archive ------------------ */
+
+/* A small deterministic generator for the jitter values. */
+static uint32_t xorshift32(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* min * 2^(n-1), capped at max, computed independently of task_backoff_delay. */
+static int64_t ref_ceiling(int64_t min, int64_t max, int n)
+{
+	long double c;
+
+	if (n <= 1 || min == 0)
+		return min < max ? min : max;
+	if (n - 1 >= 64)
+		return max;
+	c = (long double)min * (long double)(UINT64_C(1) << (n - 1));
+	return c >= (long double)max ? max : (int64_t)c;
+}
+
+static void test_task_backoff_bounds(void **state)
+{
+	static const struct task_backoff cases[] = {
+		{ 30000, 3600000 }, { 2000, 4000 }, { 1000, 1000 }, { 0, 0 }, { 0, 5000 },
+		{ 1, INT64_MAX }, { 250, 1000 }, { 3, 7 }, { INT64_MAX / 2 + 1, INT64_MAX },
+		{ 1000, INT64_MAX / 3 },
+	};
+	static const int huge[] = { 1000, 1000000, INT32_MAX };
+	uint32_t seed = 0x9e3779b9u;
+
+	(void)state;
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		const struct task_backoff *b = &cases[c];
+		int64_t prev_top = b->min_ms;
+
+		for (int n = -1; n <= 70 + (int)(sizeof huge / sizeof huge[0]); n++) {
+			int failures = n <= 70 ? n : huge[n - 71];
+			int64_t ceil = ref_ceiling(b->min_ms, b->max_ms, failures);
+			int64_t lo = task_backoff_delay(b, failures, 0);
+			int64_t top = task_backoff_delay(b, failures, UINT32_MAX);
+
+			/* r = 0 gives the minimum; the largest r comes close to the ceiling. */
+			if (lo != b->min_ms)
+				fail_msg("min %lld max %lld n %d: r=0 gave %lld", (long long)b->min_ms,
+				         (long long)b->max_ms, failures, (long long)lo);
+			if (top > ceil || (long double)top + 1 < (long double)b->min_ms +
+			                                             0.999L * (long double)(ceil - b->min_ms))
+				fail_msg("min %lld max %lld n %d: r=max gave %lld, ceiling %lld",
+				         (long long)b->min_ms, (long long)b->max_ms, failures, (long long)top,
+				         (long long)ceil);
+			/* The ceiling never falls as failures grow. */
+			if (top < prev_top)
+				fail_msg("min %lld max %lld n %d: %lld after %lld", (long long)b->min_ms,
+				         (long long)b->max_ms, failures, (long long)top, (long long)prev_top);
+			prev_top = top;
+			for (int k = 0; k < 300; k++) {
+				int64_t d = task_backoff_delay(b, failures, xorshift32(&seed));
+
+				if (d < b->min_ms || d > ceil)
+					fail_msg("min %lld max %lld n %d: %lld outside [%lld, %lld]",
+					         (long long)b->min_ms, (long long)b->max_ms, failures,
+					         (long long)d, (long long)b->min_ms, (long long)ceil);
+			}
+		}
+	}
+	/* The documented default: 30 s, 60 s, 120 s ... up to an hour. */
+	{
+		const struct task_backoff b = { 30000, 3600000 };
+
+		assert_int_equal(task_backoff_delay(&b, 1, UINT32_MAX), 30000);
+		assert_true(task_backoff_delay(&b, 2, UINT32_MAX) > 59000);
+		assert_true(task_backoff_delay(&b, 2, UINT32_MAX) <= 60000);
+		assert_true(task_backoff_delay(&b, 8, UINT32_MAX) <= 3600000);
+		assert_true(task_backoff_delay(&b, 8, UINT32_MAX) > 3590000);
+		assert_int_equal(task_backoff_delay(&b, 8, UINT32_MAX / 2 + 1),
+		                 30000 + (3600000 - 30000) / 2);
+	}
+}
+
+/* A task in state s with the fields a task in that state has. */
+static struct task *task_in_state(enum task_status s)
+{
+	struct task *t = task_new("transition", 1, NULL, "test", 3, NOW - 600000);
+
+	assert_non_null(t);
+	t->id = 7;
+	t->status = s;
+	t->updated_at = NOW - 60000;
+	switch (s) {
+	case TASK_PENDING:      /* waiting out the backoff of one failed attempt */
+		t->retries = 1;
+		t->eligible_at = NOW + 5000;
+		t->last_error = strdup("earlier");
+		assert_int_equal(task_attempt_begin(t, NOW - 90000), 0);
+		assert_int_equal(task_attempt_end(t, NOW - 80000, "failed", "earlier"), 0);
+		break;
+	case TASK_CLAIMED:
+		t->claimed_at = NOW - 1000;
+		t->claim_expires_at = NOW + 299000;
+		break;
+	case TASK_RUNNING:
+		t->started_at = NOW - 5000;
+		t->lease_expires_at = NOW + 1795000;
+		assert_int_equal(task_attempt_begin(t, t->started_at), 0);
+		break;
+	case TASK_DONE:
+		t->finished_at = NOW - 1000;
+		t->result = strdup("ok");
+		break;
+	case TASK_BLOCKED:
+		t->retries = 3;
+		t->finished_at = NOW - 1000;
+		t->last_error = strdup("boom");
+		t->blocked_reason = strdup("failed 3 of 3 attempts");
+		break;
+	case TASK_CANCELLED:
+	case TASK_SKIPPED:
+		t->finished_at = NOW - 1000;
+		break;
+	default:
+		fail_msg("no such state %d", (int)s);
+	}
+	return t;
+}
+
+static int apply_verb(struct task *t, enum task_verb v, const struct task_backoff *b)
+{
+	switch (v) {
+	case TASK_VERB_DONE: return task_done(t, NOW, "the result");
+	case TASK_VERB_FAIL: return task_fail(t, NOW, "failed", "it broke", b);
+	case TASK_VERB_RETRY: return task_retry(t, NOW);
+	case TASK_VERB_CANCEL: return task_cancel(t, NOW, "not needed");
+	case TASK_VERB_SKIP: return task_skip(t, NOW);
+	}
+	return -2;
+}
+
+static char *task_text(const struct task *t)
+{
+	cJSON *j = task_to_json(t);
+	char *text;
+
+	assert_non_null(j);
+	text = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	assert_non_null(text);
+	return text;
+}
+
+static const char *attempt_field(const struct task *t, int i, const char *key)
+{
+	const cJSON *a = cJSON_GetArrayItem(t->attempts, i);
+	const cJSON *v = a ? cJSON_GetObjectItem(a, key) : NULL;
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Every state x every verb against the table documented in task.h. */
+static void test_task_transition_table(void **state)
+{
+#define S(x) (1u << (x))
+	static const struct {
+		enum task_verb verb;
+		const char *name;
+		unsigned allowed;
+		enum task_status to;
+		const char *outcome;          /* of an attempt the verb closes */
+	} verbs[] = {
+		{ TASK_VERB_DONE, "done", S(TASK_PENDING) | S(TASK_CLAIMED) | S(TASK_RUNNING), TASK_DONE, "done" },
+		{ TASK_VERB_FAIL, "fail", S(TASK_CLAIMED) | S(TASK_RUNNING), TASK_PENDING, "failed" },
+		{ TASK_VERB_RETRY, "retry",
+		  S(TASK_PENDING) | S(TASK_BLOCKED) | S(TASK_CANCELLED) | S(TASK_SKIPPED), TASK_PENDING, NULL },
+		{ TASK_VERB_CANCEL, "cancel",
+		  S(TASK_PENDING) | S(TASK_CLAIMED) | S(TASK_RUNNING) | S(TASK_BLOCKED), TASK_CANCELLED, "cancelled" },
+		{ TASK_VERB_SKIP, "skip", S(TASK_PENDING) | S(TASK_CLAIMED) | S(TASK_BLOCKED), TASK_SKIPPED, NULL },
+	};
+#undef S
+	const struct task_backoff b = { 2000, 4000 };
+	int allowed_pairs = 0;
+
+	(void)state;
+	for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++) {
+		for (int s = 0; s < TASK__STATUS_COUNT; s++) {
+			struct task *t = task_in_state((enum task_status)s);
+			int want = (verbs[v].allowed >> s) & 1u;
+			int attempts = cJSON_GetArraySize(t->attempts), retries = t->retries;
+			char *before = task_text(t), *after;
+			int rc;
+
+			if (task_can(t, verbs[v].verb) != want)
+				fail_msg("task_can(%s, %s) = %d", task_status_name((enum task_status)s),
+				         verbs[v].name, !want);
+			rc = apply_verb(t, verbs[v].verb, &b);
+			after = task_text(t);
+			if (!want) {
+				if (rc != -1)
+					fail_msg("%s on %s: %d, want -1", verbs[v].name,
+					         task_status_name((enum task_status)s), rc);
+				if (strcmp(before, after) != 0)
+					fail_msg("%s on %s was refused but changed the task:\n%s\n%s",
+					         verbs[v].name, task_status_name((enum task_status)s), before, after);
+			} else {
+				allowed_pairs++;
+				if (rc != 0 || t->status != verbs[v].to)
+					fail_msg("%s on %s: rc %d, now %s", verbs[v].name,
+					         task_status_name((enum task_status)s), rc, task_status_name(t->status));
+				assert_int_equal(t->updated_at, NOW);
+				assert_int_equal(t->claimed_at, 0);
+				assert_int_equal(t->claim_expires_at, 0);
+				assert_int_equal(t->lease_expires_at, 0);
+				if (t->status == TASK_DONE || t->status == TASK_CANCELLED || t->status == TASK_SKIPPED)
+					assert_int_equal(t->finished_at, NOW);
+				/* No attempt is left open. */
+				for (int i = 0; i < cJSON_GetArraySize(t->attempts); i++)
+					assert_non_null(attempt_field(t, i, "ended_at"));
+				if (s == TASK_RUNNING || (s == TASK_CLAIMED && verbs[v].verb == TASK_VERB_FAIL)) {
+					/* The run (or the claim that failed to start) is one closed attempt. */
+					assert_int_equal(cJSON_GetArraySize(t->attempts), 1);
+					assert_string_equal(attempt_field(t, 0, "ended_at"), "2027-01-15T08:00:00Z");
+					assert_string_equal(attempt_field(t, 0, "outcome"), verbs[v].outcome);
+				} else {
+					assert_int_equal(cJSON_GetArraySize(t->attempts), attempts);
+				}
+				switch (verbs[v].verb) {
+				case TASK_VERB_DONE:
+					assert_string_equal(t->result, "the result");
+					break;
+				case TASK_VERB_FAIL:
+					assert_int_equal(t->retries, retries + 1);
+					assert_string_equal(t->last_error, "it broke");
+					assert_string_equal(attempt_field(t, 0, "error"), "it broke");
+					assert_int_equal(t->eligible_at, NOW + 2000);   /* failure 1: min */
+					assert_int_equal(t->finished_at, 0);
+					break;
+				case TASK_VERB_RETRY:
+					assert_int_equal(t->retries, 0);
+					assert_int_equal(t->eligible_at, 0);
+					assert_int_equal(t->finished_at, 0);
+					assert_null(t->blocked_reason);
+					break;
+				case TASK_VERB_CANCEL:
+					if (s == TASK_RUNNING)
+						assert_string_equal(attempt_field(t, 0, "error"), "not needed");
+					break;
+				case TASK_VERB_SKIP:
+					break;
+				}
+				/* The new state is a valid task: it survives its JSON form. */
+				{
+					cJSON *j = cJSON_Parse(after);
+					char *cause = NULL;
+					struct task *back = task_from_json(j, &cause);
+
+					if (!back)
+						fail_msg("%s on %s: %s", verbs[v].name,
+						         task_status_name((enum task_status)s), cause);
+					assert_int_equal(back->status, t->status);
+					task_free(back);
+					cJSON_Delete(j);
+				}
+			}
+			cJSON_free(before);
+			cJSON_free(after);
+			task_free(t);
+		}
+	}
+	assert_int_equal(allowed_pairs, 3 + 2 + 4 + 4 + 3);
+}
+
+/* fail on a claimed task (it never started) counts one attempt; the last one blocks. */
+static void test_task_fail_claimed(void **state)
+{
+	const struct task_backoff b = { 30000, 3600000 };
+	struct task *t = task_in_state(TASK_CLAIMED);
+
+	(void)state;
+	t->max_retries = 2;
+	assert_int_equal(task_fail(t, NOW, "failed", "spawn failed", &b), 0);
+	assert_int_equal(t->status, TASK_PENDING);
+	assert_int_equal(t->retries, 1);
+	assert_int_equal(cJSON_GetArraySize(t->attempts), 1);
+	assert_string_equal(attempt_field(t, 0, "started_at"), "2027-01-15T08:00:00Z");
+	assert_string_equal(attempt_field(t, 0, "ended_at"), "2027-01-15T08:00:00Z");
+	assert_string_equal(attempt_field(t, 0, "outcome"), "failed");
+	assert_string_equal(attempt_field(t, 0, "error"), "spawn failed");
+	assert_string_equal(t->last_error, "spawn failed");
+	assert_int_equal(t->eligible_at, NOW + 30000);       /* the first failure waits min */
+	assert_null(t->blocked_reason);
+
+	/* claimed again, fails again without an error text: the outcome is the error */
+	t->status = TASK_CLAIMED;
+	t->claimed_at = NOW + 40000;
+	t->claim_expires_at = NOW + 340000;
+	assert_int_equal(task_fail(t, NOW + 50000, "timeout", "", &b), 0);
+	assert_int_equal(t->status, TASK_BLOCKED);
+	assert_int_equal(t->retries, 2);
+	assert_int_equal(cJSON_GetArraySize(t->attempts), 2);
+	assert_string_equal(attempt_field(t, 1, "outcome"), "timeout");
+	assert_string_equal(attempt_field(t, 1, "error"), "timeout");
+	assert_string_equal(t->last_error, "timeout");
+	assert_int_equal(t->eligible_at, 0);
+	assert_int_equal(t->finished_at, NOW + 50000);
+	assert_int_equal(t->claim_expires_at, 0);
+	assert_non_null(t->blocked_reason);
+	assert_non_null(strstr(t->blocked_reason, "2 of 2"));
+	assert_non_null(strstr(t->blocked_reason, "timeout"));
+	assert_non_null(strstr(t->blocked_reason, "governor retry T-07"));
+	task_free(t);
+
+	/* A lapsed claim returns to pending and is no attempt; a lapsed lease is one. */
+	t = task_in_state(TASK_CLAIMED);
+	assert_int_equal(task_expire(t, NOW + 298000, &b), 0);
+	assert_int_equal(task_expire(t, NOW + 299000, &b), 1);
+	assert_int_equal(t->status, TASK_PENDING);
+	assert_int_equal(t->retries, 0);
+	assert_int_equal(cJSON_GetArraySize(t->attempts), 0);
+	task_free(t);
+	t = task_in_state(TASK_RUNNING);
+	assert_int_equal(task_expire(t, NOW + 1795000, &b), 1);
+	assert_int_equal(t->status, TASK_PENDING);
+	assert_int_equal(t->retries, 1);
+	assert_string_equal(attempt_field(t, 0, "outcome"), "lease_expired");
+	assert_int_equal(t->eligible_at, NOW + 1795000 + 30000);
+	task_free(t);
+}
+
+static unsigned long add_in_state(struct queue *q, enum task_status s, unsigned long after,
+                                  int64_t eligible_at)
+{
+	struct task *t = new_task("dep", 1, NULL);
+
+	t->status = s;
+	t->after = after;
+	t->eligible_at = eligible_at;
+	switch (s) {
+	case TASK_CLAIMED:
+		t->claimed_at = NOW - 1000, t->claim_expires_at = NOW + 299000;
+		break;
+	case TASK_RUNNING:
+		t->started_at = NOW - 1000, t->lease_expires_at = NOW + 1000000;
+		assert_int_equal(task_attempt_begin(t, t->started_at), 0);
+		break;
+	case TASK_PENDING:
+		break;
+	default:
+		t->finished_at = NOW - 1000;
+	}
+	return add(q, t);
+}
+
+/*
+ * T-01 cancelled <- T-02 <- T-03 <- T-12 (a chain); T-04 done <- T-05; T-06 lease lapses on
+ * its last attempt <- T-07; T-08 skipped <- T-09; T-10 running <- T-11; T-14 <- T-13 (the
+ * dependant has the lower id) with T-14 <- T-01.
+ */
+static void plant_dependants(int dirfd)
+{
+	struct queue *q = begin(dirfd);
+	struct task *t;
+
+	assert_int_equal(add_in_state(q, TASK_CANCELLED, 0, 0), 1);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 1, 0), 2);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 2, 0), 3);
+	assert_int_equal(add_in_state(q, TASK_DONE, 0, 0), 4);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 4, 0), 5);
+	t = new_task("lapsing", 1, NULL);
+	t->status = TASK_RUNNING, t->started_at = NOW - 3600000, t->lease_expires_at = NOW - 1;
+	t->retries = 2, t->max_retries = 3;
+	assert_int_equal(task_attempt_begin(t, t->started_at), 0);
+	assert_int_equal(add(q, t), 6);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 6, 0), 7);
+	assert_int_equal(add_in_state(q, TASK_SKIPPED, 0, 0), 8);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 8, 0), 9);
+	assert_int_equal(add_in_state(q, TASK_RUNNING, 0, 0), 10);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 10, 0), 11);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 3, 0), 12);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 14, 0), 13);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 1, 0), 14);
+	commit(q);
+	queue_free(q);
+}
+
+static void check_dependants(struct queue *q)
+{
+	static const struct { unsigned long id; enum task_status status; const char *reason; } want[] = {
+		{ 2, TASK_BLOCKED, "depends on T-01, which is cancelled" },
+		{ 3, TASK_BLOCKED, "depends on T-02, which is blocked" },
+		{ 5, TASK_PENDING, NULL },
+		{ 6, TASK_BLOCKED, NULL },
+		{ 7, TASK_BLOCKED, "depends on T-06, which is blocked" },
+		{ 9, TASK_BLOCKED, "depends on T-08, which is skipped" },
+		{ 11, TASK_PENDING, NULL },
+		{ 12, TASK_BLOCKED, "depends on T-03, which is blocked" },
+		{ 13, TASK_BLOCKED, "depends on T-14, which is blocked" },
+		{ 14, TASK_BLOCKED, "depends on T-01, which is cancelled" },
+	};
+
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		struct task *t = get(q, want[i].id);
+
+		if (queue_find(q, want[i].id)->status != want[i].status || t->status != want[i].status)
+			fail_msg("T-%02lu: entry %s, task %s, want %s", want[i].id,
+			         task_status_name((enum task_status)queue_find(q, want[i].id)->status),
+			         task_status_name(t->status), task_status_name(want[i].status));
+		if (want[i].reason) {
+			assert_non_null(t->blocked_reason);
+			assert_string_equal(t->blocked_reason, want[i].reason);
+			assert_int_equal(t->finished_at, NOW);
+			assert_int_equal(queue_find(q, want[i].id)->deadline, NOW);
+		}
+		task_free(t);
+	}
+}
+
+static void test_queue_expire_dependants(void **state)
+{
+	struct fixture *f = *state;
+	struct queue *q;
+	char *cause = NULL, *before, *after;
+	int64_t until;
+
+	plant_dependants(f->fd);
+	before = slurp(f->fd, QUEUE_JOURNAL, NULL);
+
+	/* A read-only view: the entries and the tasks read agree; nothing is written. */
+	q = load(f->fd);
+	assert_int_equal(queue_expire(q, NOW, &cause), 1 + 7);
+	check_dependants(q);
+	assert_int_equal(queue_eligible(q, queue_find(q, 5), NOW, &until), 1);
+	assert_int_equal(queue_eligible(q, queue_find(q, 11), NOW, &until), 0);
+	assert_int_equal(until, 0);
+	queue_free(q);
+	after = slurp(f->fd, QUEUE_JOURNAL, NULL);
+	assert_string_equal(before, after);
+	free(after);
+	free(before);
+
+	/* In a transaction the blocks are recorded, each with its reason. */
+	q = begin(f->fd);
+	assert_int_equal(queue_expire(q, NOW, &cause), 1 + 7);
+	check_dependants(q);
+	commit(q);
+	queue_free(q);
+	assert_int_equal(journal_lines(f->fd), 1 + 14 + 8);
+	q = load(f->fd);
+	check_dependants(q);
+	assert_int_equal(queue_expire(q, NOW, &cause), 0);
+	queue_free(q);
+	assert_null(cause);
+}
+
+static void test_queue_eligible(void **state)
+{
+	struct fixture *f = *state;
+	struct queue *q = begin(f->fd);
+	int64_t until = -1;
+
+	assert_int_equal(add_in_state(q, TASK_PENDING, 0, 0), 1);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 0, NOW + 5000), 2);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 0, NOW - 1000), 3);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 5, 0), 4);
+	assert_int_equal(add_in_state(q, TASK_RUNNING, 0, 0), 5);
+	assert_int_equal(add_in_state(q, TASK_DONE, 0, 0), 6);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 6, 0), 7);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 99, 0), 8);      /* archived (or gone) */
+	assert_int_equal(add_in_state(q, TASK_PENDING, 5, NOW + 5000), 9);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 6, NOW + 5000), 10);
+	assert_int_equal(add_in_state(q, TASK_CLAIMED, 0, 0), 11);
+	assert_int_equal(add_in_state(q, TASK_PENDING, 11, 0), 12);
+	commit(q);
+	queue_free(q);
+
+	q = load(f->fd);
+	static const struct { unsigned long id; int64_t now; int eligible; int64_t until; } rows[] = {
+		{ 1, NOW, 1, 0 },
+		{ 2, NOW, 0, NOW + 5000 },              /* time alone holds it back */
+		{ 2, NOW + 4999, 0, NOW + 5000 },
+		{ 2, NOW + 5000, 1, 0 },
+		{ 3, NOW, 1, 0 },
+		{ 4, NOW, 0, 0 },                       /* its dependency is running */
+		{ 5, NOW, 0, 0 },                       /* not pending */
+		{ 6, NOW, 0, 0 },
+		{ 7, NOW, 1, 0 },                       /* its dependency is done */
+		{ 8, NOW, 1, 0 },
+		{ 9, NOW, 0, 0 },                       /* the dependency holds it, not the time */
+		{ 9, NOW + 9000, 0, 0 },
+		{ 10, NOW, 0, NOW + 5000 },
+		{ 10, NOW + 5000, 1, 0 },
+		{ 11, NOW, 0, 0 },
+		{ 12, NOW, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		int got = queue_eligible(q, queue_find(q, rows[i].id), rows[i].now, &until);
+
+		if (got != rows[i].eligible || until != rows[i].until)
+			fail_msg("T-%02lu at NOW%+lld: eligible %d until %lld, want %d until %lld",
+			         rows[i].id, (long long)(rows[i].now - NOW), got, (long long)until,
+			         rows[i].eligible, (long long)rows[i].until);
+	}
+	queue_free(q);
+}
+
+/* Lines of a file in the archive dir (0 when it does not exist). */
+static size_t archive_lines(int dirfd, const char *month, const char *must_contain)
+{
+	char name[64];
+	char *text;
+	size_t n = 0;
+
+	snprintf(name, sizeof name, QUEUE_ARCHIVE_DIR "/%s.jsonl", month);
+	text = slurp(dirfd, name, NULL);
+	if (!text)
+		return 0;
+	if (must_contain)
+		assert_non_null(strstr(text, must_contain));
+	for (char *line = text, *nl; *line; line = nl + 1) {
+		cJSON *j;
+		char *cause = NULL;
+		struct task *t;
+
+		nl = strchr(line, '\n');
+		assert_non_null(nl);
+		*nl = '\0';
+		j = cJSON_Parse(line);
+		assert_non_null(j);
+		t = task_from_json(j, &cause);
+		if (!t)
+			fail_msg("%s: %s", name, cause);
+		assert_true(t->status == TASK_DONE || t->status == TASK_BLOCKED ||
+		            t->status == TASK_CANCELLED || t->status == TASK_SKIPPED);
+		task_free(t);
+		cJSON_Delete(j);
+		n++;
+	}
+	free(text);
+	return n;
+}
+
+static void finish(struct queue *q, unsigned long id, enum task_status s, int64_t at)
+{
+	struct task *t = get(q, id);
+
+	t->status = s;
+	t->finished_at = at;
+	put(q, t);
+	task_free(t);
+}
+
+static void test_queue_archive(void **state)
+{
+	struct fixture *f = *state;
+	struct queue *q;
+	char *cause = NULL;
+	const int64_t before = gm_ms(2026, 11, 21, 0, 0, 0);
+
+	q = begin(f->fd);
+	for (int i = 1; i <= 8; i++)
+		add(q, new_task("archivable", 1, NULL));
+	commit(q);
+	queue_free(q);
+	q = begin(f->fd);
+	finish(q, 1, TASK_DONE, gm_ms(2026, 10, 31, 23, 59, 59));
+	finish(q, 2, TASK_BLOCKED, gm_ms(2026, 11, 1, 0, 0, 0));
+	finish(q, 3, TASK_CANCELLED, gm_ms(2026, 11, 15, 0, 0, 0));
+	finish(q, 4, TASK_SKIPPED, gm_ms(2026, 11, 20, 23, 59, 59));
+	finish(q, 7, TASK_DONE, before);                     /* not before `before` */
+	{
+		struct task *t = get(q, 6);
+
+		t->status = TASK_RUNNING, t->started_at = NOW, t->lease_expires_at = NOW + 1000;
+		put(q, t);
+		task_free(t);
+		t = get(q, 8);
+		t->status = TASK_CLAIMED, t->claimed_at = NOW, t->claim_expires_at = NOW + 1000;
+		put(q, t);
+		task_free(t);
+	}
+	commit(q);
+	queue_free(q);
+
+	/* In an append-only transaction: refused. */
+	q = begin_flags(f->fd, QUEUE_APPEND_ONLY);
+	if (queue_count(q) == 0) {
+		assert_true(queue_archive(q, before, &cause) < 0);
+		assert_non_null(cause);
+		free(cause);
+		cause = NULL;
+	}
+	queue_free(q);
+
+	/* A change staged in the same transaction is committed first, and archived with the rest. */
+	q = begin(f->fd);
+	finish(q, 5, TASK_DONE, gm_ms(2026, 11, 2, 0, 0, 0));
+	assert_int_equal(queue_archive(q, before, &cause), 5);
+	assert_int_equal(queue_archived_count(q), 5);
+	assert_int_equal(queue_count(q), 3);
+	assert_null(queue_find(q, 1));
+	assert_non_null(queue_find(q, 7));
+	queue_free(q);
+
+	assert_int_equal(archive_lines(f->fd, "2026-10", "\"id\":\"T-01\""), 1);
+	assert_int_equal(archive_lines(f->fd, "2026-11", "\"id\":\"T-05\""), 4);
+	assert_int_equal(mode_of(f->fd, QUEUE_ARCHIVE_DIR), 0700);
+	assert_int_equal(mode_of(f->fd, QUEUE_ARCHIVE_DIR "/2026-11.jsonl"), 0600);
+	/* The archive keeps the task's latest line, not an earlier one. */
+	{
+		char *text = slurp(f->fd, QUEUE_ARCHIVE_DIR "/2026-10.jsonl", NULL);
+
+		assert_non_null(strstr(text, "\"status\":\"done\""));
+		free(text);
+	}
+	/* The journal holds the rest; the header keeps the count and the last id. */
+	assert_int_equal(journal_lines(f->fd), 1 + 3);
+	{
+		char *h = journal_line(f->fd, 1);
+
+		assert_non_null(strstr(h, "\"last_id\":8"));
+		assert_non_null(strstr(h, "\"archived_count\":5"));
+		free(h);
+	}
+
+	/* Across a reload, with or without the index; ids go on from 8. */
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass)
+			unlinkat(f->fd, QUEUE_INDEX, 0);
+		q = load(f->fd);
+		assert_int_equal(queue_archived_count(q), 5);
+		assert_int_equal(queue_last_id(q), 8);
+		assert_int_equal(queue_count(q), 3);
+		queue_free(q);
+	}
+	q = begin(f->fd);
+	assert_int_equal(queue_archive(q, before, &cause), 0);   /* nothing more */
+	assert_int_equal(add(q, new_task("next", 1, NULL)), 9);
+	commit(q);
+	queue_free(q);
+	q = begin(f->fd);
+	assert_int_equal(queue_archive(q, before + 1, &cause), 1);    /* T-07 now */
+	assert_int_equal(queue_archived_count(q), 6);
+	queue_free(q);
+	assert_int_equal(archive_lines(f->fd, "2026-11", "\"id\":\"T-07\""), 5);
+	q = load(f->fd);
+	assert_int_equal(queue_archived_count(q), 6);
+	assert_int_equal(queue_last_id(q), 9);
+	assert_int_equal(queue_count(q), 3);                        /* 6, 8, 9 */
+	queue_free(q);
+	assert_null(cause);
+}
+
+/* Commits archive what finished archive_after_ms ago (by the real clock); 0 = never. */
+static void test_queue_archive_on_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_options o;
+	struct queue *q;
+
+	q = begin(f->fd);                     /* archive_after_ms = 0 */
+	for (int i = 1; i <= 3; i++)
+		add(q, new_task("p", 1, NULL));
+	commit(q);
+	queue_free(q);
+	q = begin(f->fd);
+	finish(q, 1, TASK_DONE, gm_ms(2020, 1, 2, 3, 4, 5));
+	finish(q, 2, TASK_DONE, time_now_ms() - 1000);
+	commit(q);
+	queue_free(q);
+	assert_true(faccessat(f->fd, QUEUE_ARCHIVE_DIR, F_OK, AT_SYMLINK_NOFOLLOW) < 0);
+	q = load(f->fd);
+	assert_int_equal(queue_count(q), 3);
+	queue_free(q);
+
+	/* The default, 7 days: the next commit moves T-01 only. */
+	q = begin(f->fd);
+	queue_default_options(&o);
+	queue_set_options(q, &o);
+	finish(q, 3, TASK_CANCELLED, time_now_ms());
+	commit(q);
+	assert_int_equal(queue_archived_count(q), 1);
+	queue_free(q);
+	assert_int_equal(archive_lines(f->fd, "2020-01", "\"id\":\"T-01\""), 1);
+	q = load(f->fd);
+	assert_int_equal(queue_count(q), 2);
+	assert_null(queue_find(q, 1));
+	assert_int_equal(queue_archived_count(q), 1);
+	queue_free(q);
+}
+
+/* Tasks from more months than one archive pass has seen before: each line lands once. */
+static void test_queue_archive_many_months(void **state)
+{
+	struct fixture *f = *state;
+	struct queue *q;
+	char *cause = NULL;
+	const int months = 80;
+
+	q = begin(f->fd);
+	for (int i = 1; i <= months + 1; i++)
+		add(q, new_task("old", 1, NULL));
+	commit(q);
+	queue_free(q);
+	q = begin(f->fd);
+	for (int i = 1; i <= months; i++)
+		finish(q, (unsigned long)i, TASK_DONE, gm_ms(2010 + (i - 1) / 12, 1 + (i - 1) % 12, 3, 0, 0, 0));
+	/* a second task in the last month */
+	finish(q, (unsigned long)months + 1, TASK_DONE,
+	       gm_ms(2010 + (months - 1) / 12, 1 + (months - 1) % 12, 4, 0, 0, 0));
+	assert_int_equal(queue_archive(q, gm_ms(2020, 1, 1, 0, 0, 0), &cause), months + 1);
+	queue_free(q);
+	for (int i = 1; i <= months; i++) {
+		char month[16];
+
+		snprintf(month, sizeof month, "%04d-%02d", 2010 + (i - 1) / 12, 1 + (i - 1) % 12);
+		if (archive_lines(f->fd, month, NULL) != (size_t)(i == months ? 2 : 1))
+			fail_msg("archive/%s.jsonl has %zu lines", month, archive_lines(f->fd, month, NULL));
+	}
+}
+
+struct history_scan {
+	long count, first, last;
+	int ordered;
+};
+
+static int scan_history(const char *line, size_t len, void *arg)
+{
+	struct history_scan *s = arg;
+	cJSON *j = cJSON_ParseWithLength(line, len);
+	const cJSON *n = cJSON_GetObjectItem(j, "n");
+
+	assert_true(cJSON_IsNumber(n));
+	if (s->count == 0)
+		s->first = (long)n->valuedouble;
+	else if ((long)n->valuedouble != s->last + 1 && n->valuedouble != -1)
+		s->ordered = 0;
+	s->last = (long)n->valuedouble;
+	s->count++;
+	cJSON_Delete(j);
+	return 0;
+}
+
+/* The history log rotates past HISTORY_MAX_BYTES; history_each reads both files in order. */
+static void test_history_rotation(void **state)
+{
+	struct fixture *f = *state;
+	char line[1024], pad[1000];
+	long n = 0, rotated_at[2] = { -1, -1 };
+	int rotations = 0;
+	struct history_scan scan = { 0, 0, 0, 1 };
+	struct stat st;
+
+	memset(pad, 'x', sizeof pad - 1);
+	pad[sizeof pad - 1] = '\0';
+	while (rotations < 2) {
+		int len = snprintf(line, sizeof line, "{\"n\":%ld,\"pad\":\"%.950s\"}", n, pad);
+
+		assert_int_equal(history_append(f->fd, line, (size_t)len), 0);
+		if (fstatat(f->fd, HISTORY_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			assert_int_equal(errno, ENOENT);           /* just rotated */
+			rotated_at[rotations++] = n;
+			assert_true(size_of(f->fd, HISTORY_OLD_FILE) > (off_t)HISTORY_MAX_BYTES);
+			assert_true(size_of(f->fd, HISTORY_OLD_FILE) < (off_t)HISTORY_MAX_BYTES + 2048);
+			assert_int_equal(mode_of(f->fd, HISTORY_OLD_FILE), 0600);
+		} else {
+			assert_true(st.st_size <= (off_t)HISTORY_MAX_BYTES);
+		}
+		n++;
+		assert_true(n < 20000);
+	}
+	/* A fresh log after the rotation; the lines before the first rotation are gone. */
+	assert_int_equal(history_append(f->fd, "{\"n\":-1}", 8), 0);
+	assert_int_equal(size_of(f->fd, HISTORY_FILE), 9);
+	assert_int_equal(history_each(f->fd, scan_history, &scan), 0);
+	assert_true(scan.ordered);
+	assert_int_equal(scan.first, rotated_at[0] + 1);
+	assert_int_equal(scan.last, -1);
+	assert_int_equal(scan.count, rotated_at[1] - rotated_at[0] + 1);
+}
+
 /* --- the state dir ---------------------------------------------------------------------------- */
 
 static void test_statedir_openat(void **state)
@@ -1805,6 +2597,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_unknown_keys_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_expire, setup, teardown),
+		cmocka_unit_test(test_task_backoff_bounds),
+		cmocka_unit_test(test_task_transition_table),
+		cmocka_unit_test(test_task_fail_claimed),
+		cmocka_unit_test_setup_teardown(test_queue_expire_dependants, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_eligible, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_archive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_archive_on_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_archive_many_months, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_history_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_statedir_openat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_statedir_queue_file_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_statedir_open, setup, teardown),
