@@ -18,12 +18,14 @@ int cmd_probe(struct ctx *ctx, int argc, char **argv)
 		return EXIT_FAILURE_RUNTIME;
 	struct probe_request req = {
 		.statefd = ctx->statefd,
-		.cpu = true, .mem = true, .load = true, .disk = true,
+		.cpu = true, .mem = true, .load = true, .disk = true, .psi = true,
 		.sessions = cfg->nsources > 0,
 		.cpu_sample_ms = cfg->cpu_sample_ms,
 		.cpu_max_age_ms = cfg->cpu_max_age_ms,
 		.sources = cfg->probe_sources,
 		.nsources = cfg->nsources,
+		.limits = cfg->probe_limits,
+		.nlimits = cfg->nlimits,
 	};
 	probe_snapshot(&req, &snap);
 	cJSON *line = cJSON_CreateObject();

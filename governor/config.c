@@ -1,5 +1,6 @@
 /* config.c: the key table, the INI reader (inih), environment overrides and validation. */
 #include "governor/config.h"
+#include "probes/fetch.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -44,6 +45,10 @@ static const struct key keys[] = {
 	{ "policy", "max_dispatch_per_hour", T_COUNT, F(policy.max_dispatch_per_hour), "0" },
 	{ "policy", "max_dispatch_per_day", T_COUNT, F(policy.max_dispatch_per_day), "0" },
 	{ "policy", "active_hours", T_HOURS, 0, "" },
+	{ "policy", "max_cpu_pressure", T_PERCENT, F(policy.max_cpu_pressure), "0" },
+	{ "policy", "max_memory_pressure", T_PERCENT, F(policy.max_memory_pressure), "0" },
+	{ "policy", "max_io_pressure", T_PERCENT, F(policy.max_io_pressure), "0" },
+	{ "policy", "resume_margin", T_PERCENT, F(policy.resume_margin), "5" },
 	{ "models", "allowed", T_MODELS, 0, "google-gemini-flash, claude-haiku-3-5" },
 	{ "lock", "ttl", T_DURATION, F(lock_ttl_ms), "60s" },
 	{ "probe.cpu", "sample", T_DURATION, F(cpu_sample_ms), "250ms" },
@@ -52,6 +57,8 @@ static const struct key keys[] = {
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 #define SOURCES_PREFIX "sessions."
+#define LIMITS_PREFIX "limits."
+#define SOURCE_TIMEOUT_DEFAULT_MS 2000
 
 /* --- durations --------------------------------------------------------------------------- */
 
@@ -367,44 +374,166 @@ static char *reader(char *str, int num, void *stream)
 	return str;
 }
 
-static struct config_source *source_for(struct parse *p, const char *section)
+/* --- [sessions.NAME] and [limits.NAME] ------------------------------------------------------ */
+
+/*
+ * The keys of a source or limit section, and where each applies: S = [sessions.NAME],
+ * L = [limits.NAME]; P = type process, C = command, H = http.  Validation after the file is
+ * read (check_section) uses the masks, so the order of keys in a section does not matter.
+ */
+enum { IN_S = 1, IN_L = 2, FOR_P = 4, FOR_C = 8, FOR_H = 16 };
+#define FOR_CH (FOR_C | FOR_H)
+static const struct { const char *name; unsigned mask; } section_keys[] = {
+	{ "kind", IN_S | FOR_P | FOR_CH },
+	{ "type", IN_S | IN_L | FOR_P | FOR_CH },
+	{ "match", IN_S | FOR_P },
+	{ "command", IN_S | IN_L | FOR_C },
+	{ "url", IN_S | IN_L | FOR_H },
+	{ "method", IN_S | IN_L | FOR_H },
+	{ "body", IN_S | IN_L | FOR_H },
+	{ "header", IN_S | IN_L | FOR_H },
+	{ "token_env", IN_S | IN_L | FOR_H },
+	{ "json_path", IN_S | IN_L | FOR_CH },
+	{ "filter_field", IN_S | IN_L | FOR_CH },
+	{ "filter_match", IN_S | IN_L | FOR_CH },
+	{ "field", IN_S | IN_L | FOR_CH },
+	{ "timeout", IN_S | IN_L | FOR_CH },
+	{ "cache_ttl", IN_S | IN_L | FOR_CH },
+	{ "on_error", IN_S | IN_L | FOR_CH },
+	{ "max", IN_L | FOR_CH },
+	{ "min", IN_L | FOR_CH },
+	{ "mode", IN_L | FOR_C },
+};
+#define NSECTION_KEYS (sizeof section_keys / sizeof section_keys[0])
+
+static const char *type_name(enum probe_type t)
+{
+	return t == PROBE_TYPE_COMMAND ? "command" : t == PROBE_TYPE_HTTP ? "http" : "process";
+}
+
+static struct config_source *section_for(struct parse *p, const char *section, int limit)
 {
 	struct config *cfg = p->cfg;
-	const char *name = section + strlen(SOURCES_PREFIX);
-	for (size_t i = 0; i < cfg->nsources; i++)
-		if (strcmp(cfg->sources[i].name, name) == 0)
-			return &cfg->sources[i];
+	struct config_source **list = limit ? &cfg->limits : &cfg->sources;
+	size_t *n = limit ? &cfg->nlimits : &cfg->nsources;
+	const char *name = section + strlen(limit ? LIMITS_PREFIX : SOURCES_PREFIX);
+	const char *what = limit ? "limit" : "source";
+
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*list)[i].name, name) == 0)
+			return &(*list)[i];
 	if (!*name) {
-		parse_error(p, p->section_line, "section [%s] needs a name, such as [sessions.agents]", section);
+		parse_error(p, p->section_line, "section [%s] needs a name, such as [%s]", section,
+		            limit ? "limits.gpu" : "sessions.agents");
 		return NULL;
 	}
 	for (const char *c = name; *c; c++)
 		if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-') {
-			parse_error(p, p->section_line, "bad source name '%s' (letters, digits, '_' and '-')", name);
+			parse_error(p, p->section_line, "bad %s name '%s' (letters, digits, '_' and '-')",
+			            what, name);
 			return NULL;
 		}
-	struct config_source *grown = realloc(cfg->sources, (cfg->nsources + 1) * sizeof *grown);
+	if (strlen(name) >= SNAPSHOT_NAME_MAX) {
+		parse_error(p, p->section_line, "%s name '%s' is longer than %d characters", what, name,
+		            SNAPSHOT_NAME_MAX - 1);
+		return NULL;
+	}
+	if (*n >= SNAPSHOT_VALUES_MAX) {
+		parse_error(p, p->section_line, "more than %d [%s...] sections", SNAPSHOT_VALUES_MAX,
+		            limit ? LIMITS_PREFIX : SOURCES_PREFIX);
+		return NULL;
+	}
+	struct config_source *grown = realloc(*list, (*n + 1) * sizeof *grown);
 	if (!grown) {
 		parse_error(p, p->line, "out of memory");
 		return NULL;
 	}
-	cfg->sources = grown;
-	struct config_source *s = &cfg->sources[cfg->nsources];
-	*s = (struct config_source){ .probe = { .kind = PROBE_KIND_BACKGROUND, .type = PROBE_TYPE_PROCESS } };
+	*list = grown;
+	struct config_source *s = &grown[*n];
+	*s = (struct config_source){
+		.probe = { .kind = PROBE_KIND_BACKGROUND, .type = PROBE_TYPE_PROCESS },
+		.is_limit = limit, .timeout_ms = SOURCE_TIMEOUT_DEFAULT_MS, .max = NAN, .min = NAN,
+	};
 	if (!(s->name = strdup(name))) {
 		parse_error(p, p->line, "out of memory");
 		return NULL;
 	}
 	snprintf(s->origin, sizeof s->origin, "%s:%d", p->file, p->section_line);
-	cfg->nsources++;
+	(*n)++;
 	return s;
 }
 
-static int source_key(struct parse *p, const char *section, const char *name, const char *value)
+/* Replace *field by a copy of value; 0, or -1 after reporting. */
+static int set_string(struct parse *p, char **field, const char *value)
 {
-	struct config_source *s = source_for(p, section);
+	char *c = strdup(value);
+	if (!c) {
+		parse_error(p, p->line, "out of memory");
+		return -1;
+	}
+	free(*field);
+	*field = c;
+	return 0;
+}
+
+static int check_regex(struct parse *p, const char *key, const char *value)
+{
+	regex_t re;
+	int rc = regcomp(&re, value, REG_EXTENDED | REG_NOSUB);
+	if (rc != 0) {
+		char err[160];
+		regerror(rc, &re, err, sizeof err);
+		parse_error(p, p->line, "bad %s pattern '%s': %s", key, value, err);
+		return -1;
+	}
+	regfree(&re);
+	return 0;
+}
+
+/* "N" or "N/M": 1-based CSV columns. */
+static int parse_field(const char *value, int *field, int *div)
+{
+	char *end;
+	long a = strtol(value, &end, 10), b = 0;
+	if (end == value || a < 1 || a > 1000)
+		return -1;
+	while (*end == ' ')
+		end++;
+	if (*end == '/') {
+		const char *q = end + 1;
+		while (*q == ' ')
+			q++;
+		b = strtol(q, &end, 10);
+		if (end == q || b < 1 || b > 1000)
+			return -1;
+	}
+	if (*end)
+		return -1;
+	*field = (int)a;
+	*div = (int)b;
+	return 0;
+}
+
+static int source_key(struct parse *p, const char *section, const char *name, const char *value,
+                      int limit)
+{
+	struct config_source *s = section_for(p, section, limit);
+	size_t k;
 	if (!s)
 		return 0;
+	for (k = 0; k < NSECTION_KEYS; k++)
+		if (strcmp(section_keys[k].name, name) == 0)
+			break;
+	if (k == NSECTION_KEYS || !(section_keys[k].mask & (limit ? IN_L : IN_S))) {
+		char known[400] = "";
+		for (size_t i = 0; i < NSECTION_KEYS; i++)
+			if (section_keys[i].mask & (limit ? IN_L : IN_S))
+				snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
+				         known[0] ? ", " : "", section_keys[i].name);
+		parse_error(p, p->line, "unknown key '%s' in [%s] (known: %s)", name, section, known);
+		return 0;
+	}
+	s->seen |= 1u << k;
 	if (strcmp(name, "kind") == 0) {
 		if (strcmp(value, "background") == 0)
 			s->probe.kind = PROBE_KIND_BACKGROUND;
@@ -413,25 +542,198 @@ static int source_key(struct parse *p, const char *section, const char *name, co
 		else
 			parse_error(p, p->line, "bad value '%s' for kind: expected background or interactive", value);
 	} else if (strcmp(name, "type") == 0) {
-		if (strcmp(value, "process") != 0)
-			parse_error(p, p->line, "bad value '%s' for type: this version supports 'process'", value);
+		if (strcmp(value, "process") == 0 && !limit)
+			s->probe.type = PROBE_TYPE_PROCESS;
+		else if (strcmp(value, "command") == 0)
+			s->probe.type = PROBE_TYPE_COMMAND;
+		else if (strcmp(value, "http") == 0)
+			s->probe.type = PROBE_TYPE_HTTP;
+		else
+			parse_error(p, p->line, "bad value '%s' for type: expected %scommand or http", value,
+			            limit ? "" : "process, ");
+		s->type_set = 1;
 	} else if (strcmp(name, "match") == 0) {
-		regex_t re;
-		int rc = regcomp(&re, value, REG_EXTENDED | REG_NOSUB);
-		if (rc != 0) {
-			char err[160];
-			regerror(rc, &re, err, sizeof err);
-			parse_error(p, p->line, "bad match pattern '%s': %s", value, err);
+		if (check_regex(p, "match", value) == 0)
+			set_string(p, &s->match, value);
+	} else if (strcmp(name, "command") == 0) {
+		char **argv = NULL, *why = NULL;
+		if (fetch_argv_split(value, &argv, &why) < 0) {
+			parse_error(p, p->line, "bad command: %s", why ? why : "out of memory");
+			free(why);
 			return 0;
 		}
-		regfree(&re);
-		free(s->match);
-		if (!(s->match = strdup(value)))
+		fetch_argv_free(s->argv);
+		s->argv = argv;
+		set_string(p, &s->command, value);
+	} else if (strcmp(name, "url") == 0) {
+		if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+			parse_error(p, p->line, "bad url '%s': expected http://... or https://...", value);
+		else
+			set_string(p, &s->url, value);
+	} else if (strcmp(name, "method") == 0) {
+		if (strcmp(value, "GET") != 0 && strcmp(value, "POST") != 0)
+			parse_error(p, p->line, "bad value '%s' for method: expected GET or POST", value);
+		else
+			set_string(p, &s->method, value);
+	} else if (strcmp(name, "body") == 0) {
+		set_string(p, &s->body, value);
+	} else if (strcmp(name, "header") == 0) {
+		const char *colon = strchr(value, ':');
+		char **grown;
+		if (!colon || colon == value || strcspn(value, " \t") < (size_t)(colon - value)) {
+			parse_error(p, p->line, "bad header '%s': expected 'Name: value'", value);
+			return 0;
+		}
+		if (strncasecmp(value, "authorization:", 14) == 0) {
+			parse_error(p, p->line, "put the bearer token in an environment variable and name it "
+			            "with token_env, not in a header");
+			return 0;
+		}
+		if (!(grown = realloc(s->headers, (s->nheaders + 2) * sizeof *grown)) ||
+		    !(grown[s->nheaders] = strdup(value))) {
+			if (grown)
+				s->headers = grown;
 			parse_error(p, p->line, "out of memory");
-	} else {
-		parse_error(p, p->line, "unknown key '%s' in [%s] (known: kind, type, match)", name, section);
+			return 0;
+		}
+		s->headers = grown;
+		s->headers[++s->nheaders] = NULL;
+	} else if (strcmp(name, "token_env") == 0) {
+		for (const char *c = value; *c; c++)
+			if (!isalnum((unsigned char)*c) && *c != '_') {
+				parse_error(p, p->line, "bad token_env '%s': the name of an environment variable",
+				            value);
+				return 0;
+			}
+		if (!*value || isdigit((unsigned char)*value))
+			parse_error(p, p->line, "bad token_env '%s': the name of an environment variable", value);
+		else
+			set_string(p, &s->token_env, value);
+	} else if (strcmp(name, "json_path") == 0) {
+		char *why = NULL;
+		if (fetch_path_check(value, &why) < 0) {
+			parse_error(p, p->line, "%s", why ? why : "out of memory");
+			free(why);
+			return 0;
+		}
+		set_string(p, &s->json_path, value);
+	} else if (strcmp(name, "filter_field") == 0) {
+		char *why = NULL;
+		if (fetch_path_check(value, &why) < 0) {
+			parse_error(p, p->line, "bad filter_field: %s", why ? why : "out of memory");
+			free(why);
+			return 0;
+		}
+		set_string(p, &s->filter_field, value);
+	} else if (strcmp(name, "filter_match") == 0) {
+		if (check_regex(p, "filter_match", value) == 0)
+			set_string(p, &s->filter_match, value);
+	} else if (strcmp(name, "field") == 0) {
+		int f, d;
+		if (parse_field(value, &f, &d) < 0)
+			parse_error(p, p->line, "bad value '%s' for field: expected a column number such as "
+			            "1, or 2/3 for 100 * column 2 / column 3", value);
+		else if (set_string(p, &s->field, value) == 0) {
+			s->probe.extract.field = f;
+			s->probe.extract.field_div = d;
+		}
+	} else if (strcmp(name, "timeout") == 0 || strcmp(name, "cache_ttl") == 0) {
+		int64_t ms;
+		int timeout = name[0] == 't';
+		if (config_parse_duration(value, &ms) < 0 || (timeout && (ms < 10 || ms > 60000)))
+			parse_error(p, p->line, "bad value '%s' for %s: expected a duration%s", value, name,
+			            timeout ? " from 10ms to 60s" : " such as 0, 30s or 5m");
+		else if (timeout)
+			s->timeout_ms = ms;
+		else
+			s->cache_ttl_ms = ms;
+	} else if (strcmp(name, "on_error") == 0) {
+		if (strcmp(value, "defer") == 0 || strcmp(value, "ignore") == 0)
+			s->probe.ignore_errors = value[0] == 'i';
+		else
+			parse_error(p, p->line, "bad value '%s' for on_error: expected defer or ignore", value);
+	} else if (strcmp(name, "max") == 0 || strcmp(name, "min") == 0) {
+		char *end;
+		errno = 0;
+		double v = strtod(value, &end);
+		if (end == value || *end || errno || !isfinite(v))
+			parse_error(p, p->line, "bad value '%s' for %s: expected a number", value, name);
+		else if (name[1] == 'a')
+			s->max = v;
+		else
+			s->min = v;
+	} else if (strcmp(name, "mode") == 0) {
+		if (strcmp(value, "value") == 0 || strcmp(value, "exit_status") == 0)
+			s->probe.extract.exit_status = value[0] == 'e';
+		else
+			parse_error(p, p->line, "bad value '%s' for mode: expected value or exit_status", value);
 	}
 	return p->error ? 0 : 1;
+}
+
+/* A section as a whole, once the file is read: a static message, or NULL when it is fine. */
+static const char *check_section(struct config_source *s, char *buf, size_t size)
+{
+	enum probe_type t;
+	if (!s->type_set)
+		s->probe.type = s->command ? PROBE_TYPE_COMMAND : s->url ? PROBE_TYPE_HTTP
+		                                               : PROBE_TYPE_PROCESS;
+	t = s->probe.type;
+	if (s->is_limit && t == PROBE_TYPE_PROCESS)
+		return "needs 'type = command' (with 'command') or 'type = http' (with 'url')";
+	unsigned want = t == PROBE_TYPE_COMMAND ? FOR_C : t == PROBE_TYPE_HTTP ? FOR_H : FOR_P;
+	for (size_t k = 0; k < NSECTION_KEYS; k++)
+		if (!(section_keys[k].mask & want) && (s->seen & (1u << k))) {
+			snprintf(buf, size, "key '%s' does not apply to type %s", section_keys[k].name,
+			         type_name(t));
+			return buf;
+		}
+	if (t == PROBE_TYPE_PROCESS && !s->match)
+		return "needs a 'match' pattern";
+	if (t == PROBE_TYPE_COMMAND && !s->argv)
+		return "needs a 'command'";
+	if (t == PROBE_TYPE_HTTP && !s->url)
+		return "needs a 'url'";
+	if (s->body && s->method && strcmp(s->method, "GET") == 0)
+		return "a 'body' needs method POST";
+	if (s->filter_field && !s->filter_match)
+		return "'filter_field' needs a 'filter_match' pattern";
+	if (s->field && (s->json_path || s->filter_match))
+		return "'field' (CSV) and 'json_path' or 'filter_match' (JSON) exclude each other";
+	if (s->probe.extract.exit_status && (s->field || s->json_path || s->filter_match ||
+	                                     !isnan(s->max) || !isnan(s->min)))
+		return "'mode = exit_status' takes no json_path, filter, field, max or min: "
+		       "exit status 0 is go, 1 is hold";
+	if (s->is_limit && !s->probe.extract.exit_status && isnan(s->max) && isnan(s->min))
+		return "needs 'max' and/or 'min' (or 'mode = exit_status')";
+	if (!isnan(s->max) && !isnan(s->min) && s->min > s->max)
+		return "'min' is larger than 'max'";
+	return NULL;
+}
+
+/* Point the probe and policy views of s at its fields. */
+static void finish_section(struct config_source *s)
+{
+	struct probe_fetch f = {
+		.argv = s->argv, .url = s->url, .body = s->body,
+		.method = s->method ? s->method : s->body ? "POST" : "GET",
+		.headers = (const char *const *)s->headers, .token_env = s->token_env,
+		.timeout_ms = s->timeout_ms, .cache_ttl_ms = s->cache_ttl_ms,
+	};
+	s->probe.name = s->name;
+	s->probe.match = s->match;
+	s->probe.fetch = f;
+	s->probe.extract.json_path = s->json_path;
+	s->probe.extract.filter_field = s->filter_field;
+	s->probe.extract.filter_match = s->filter_match;
+	s->limit = (struct probe_limit){
+		.name = s->name, .type = s->probe.type, .fetch = f, .extract = s->probe.extract,
+		.ignore_errors = s->probe.ignore_errors,
+	};
+	s->policy = (struct policy_limit){
+		.name = s->name, .max = s->max, .min = s->min,
+		.exit_status = s->probe.extract.exit_status,
+	};
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
@@ -449,7 +751,9 @@ static int handler(void *user, const char *section, const char *name, const char
 		return 0;
 	}
 	if (strncmp(section, SOURCES_PREFIX, strlen(SOURCES_PREFIX)) == 0)
-		return source_key(p, section, name, value);
+		return source_key(p, section, name, value, 0);
+	if (strncmp(section, LIMITS_PREFIX, strlen(LIMITS_PREFIX)) == 0)
+		return source_key(p, section, name, value, 1);
 	const struct key *k = find_key(section, name, &i);
 	if (!k) {
 		if (known_section(section))
@@ -511,12 +815,17 @@ static int read_file(struct config *cfg, const char *file, char **cause)
 		p.error = NULL;
 		parse_error(&p, p.long_line, "line is longer than %d bytes", INI_MAX_LINE - 2);
 	}
-	for (size_t i = 0; !p.error && i < cfg->nsources; i++)
-		if (!cfg->sources[i].match) {
-			snprintf(buf, sizeof buf, "%s: [sessions.%s] needs a 'match' pattern",
-			         cfg->sources[i].origin, cfg->sources[i].name);
+	for (size_t i = 0; !p.error && i < cfg->nsources + cfg->nlimits; i++) {
+		struct config_source *s = i < cfg->nsources ? &cfg->sources[i]
+		                                            : &cfg->limits[i - cfg->nsources];
+		char why[160];
+		const char *msg = check_section(s, why, sizeof why);
+		if (msg) {
+			snprintf(buf, sizeof buf, "%s: [%s%s] %s", s->origin,
+			         s->is_limit ? LIMITS_PREFIX : SOURCES_PREFIX, s->name, msg);
 			p.error = strdup(buf);
 		}
+	}
 	if (p.error) {
 		*cause = p.error;
 		return -1;
@@ -605,6 +914,12 @@ static int check_ranges(const struct config *cfg, char **cause)
 		msg = "probe.cpu.sample must be from 10ms to 5s";
 	else if (cfg->cpu_sample_ms >= cfg->lock_ttl_ms)
 		msg = "probe.cpu.sample must be shorter than lock.ttl";
+	for (size_t i = 0; !msg && i < cfg->nsources + cfg->nlimits; i++) {
+		const struct config_source *s = i < cfg->nsources ? &cfg->sources[i]
+		                                                  : &cfg->limits[i - cfg->nsources];
+		if (s->probe.type != PROBE_TYPE_PROCESS && s->timeout_ms >= cfg->lock_ttl_ms)
+			msg = "a source or limit timeout must be shorter than lock.ttl";
+	}
 	if (!msg)
 		return 0;
 	snprintf(buf, sizeof buf, "%s%s", cfg->file ? cfg->file : "config", ": ");
@@ -665,12 +980,21 @@ int config_load(const char *path, struct config **out, char **cause)
 		goto fail;
 	if (cfg->nsources && !(cfg->probe_sources = calloc(cfg->nsources, sizeof *cfg->probe_sources)))
 		goto nomem;
+	if (cfg->nlimits && (!(cfg->probe_limits = calloc(cfg->nlimits, sizeof *cfg->probe_limits)) ||
+	                     !(cfg->policy_limits = calloc(cfg->nlimits, sizeof *cfg->policy_limits))))
+		goto nomem;
 	for (size_t i = 0; i < cfg->nsources; i++) {
 		struct config_source *s = &cfg->sources[i];
-		s->probe.name = s->name;
-		s->probe.match = s->match;
+		finish_section(s);
 		cfg->probe_sources[i] = s->probe;
 	}
+	for (size_t i = 0; i < cfg->nlimits; i++) {
+		finish_section(&cfg->limits[i]);
+		cfg->probe_limits[i] = cfg->limits[i].limit;
+		cfg->policy_limits[i] = cfg->limits[i].policy;
+	}
+	cfg->policy.limits = cfg->policy_limits;
+	cfg->policy.nlimits = cfg->nlimits;
 	*out = cfg;
 	return 0;
 nomem:
@@ -687,12 +1011,30 @@ void config_free(struct config *cfg)
 	free_models(cfg);
 	free(cfg->hours);
 	free(cfg->backend);
-	for (size_t i = 0; i < cfg->nsources; i++) {
-		free(cfg->sources[i].name);
-		free(cfg->sources[i].match);
+	for (size_t i = 0; i < cfg->nsources + cfg->nlimits; i++) {
+		struct config_source *s = i < cfg->nsources ? &cfg->sources[i]
+		                                            : &cfg->limits[i - cfg->nsources];
+		free(s->name);
+		free(s->match);
+		free(s->command);
+		free(s->url);
+		free(s->method);
+		free(s->body);
+		free(s->token_env);
+		free(s->json_path);
+		free(s->filter_field);
+		free(s->filter_match);
+		free(s->field);
+		fetch_argv_free(s->argv);
+		for (size_t h = 0; h < s->nheaders; h++)
+			free(s->headers[h]);
+		free(s->headers);
 	}
 	free(cfg->sources);
 	free(cfg->probe_sources);
+	free(cfg->limits);
+	free(cfg->probe_limits);
+	free(cfg->policy_limits);
 	for (size_t i = 0; cfg->values && i < NKEYS; i++)
 		free(cfg->values[i]);
 	for (size_t i = 0; cfg->origins && i < NKEYS; i++)
@@ -714,6 +1056,50 @@ const char *config_models_text(const struct config *cfg)
 	return cfg->nmodels ? buf : "(none)";
 }
 
+static void print_section(const struct config_source *s, FILE *out)
+{
+	char d[32], head[128];
+	snprintf(head, sizeof head, "[%s%s]", s->is_limit ? LIMITS_PREFIX : SOURCES_PREFIX, s->name);
+	fprintf(out, "\n%-44s ; %s\n", head, s->origin);
+	if (!s->is_limit)
+		fprintf(out, "kind = %s\n",
+		        s->probe.kind == PROBE_KIND_INTERACTIVE ? "interactive" : "background");
+	fprintf(out, "type = %s\n", type_name(s->probe.type));
+	if (s->probe.type == PROBE_TYPE_PROCESS) {
+		fprintf(out, "match = %s\n", s->match);
+		return;
+	}
+	if (s->command)
+		fprintf(out, "command = %s\n", s->command);
+	if (s->url)
+		fprintf(out, "url = %s\nmethod = %s\n", s->url, s->probe.fetch.method);
+	if (s->body)
+		fprintf(out, "body = %s\n", s->body);
+	for (size_t h = 0; h < s->nheaders; h++)
+		fprintf(out, "header = %s\n", s->headers[h]);
+	if (s->token_env)        /* the variable's name only: governor never reads its value */
+		fprintf(out, "token_env = %s\n", s->token_env);
+	if (s->json_path)
+		fprintf(out, "json_path = %s\n", s->json_path);
+	if (s->filter_field)
+		fprintf(out, "filter_field = %s\n", s->filter_field);
+	if (s->filter_match)
+		fprintf(out, "filter_match = %s\n", s->filter_match);
+	if (s->field)
+		fprintf(out, "field = %s\n", s->field);
+	if (s->is_limit && s->probe.extract.exit_status)
+		fprintf(out, "mode = exit_status\n");
+	if (!isnan(s->max))
+		fprintf(out, "max = %g\n", s->max);
+	if (!isnan(s->min))
+		fprintf(out, "min = %g\n", s->min);
+	config_format_duration(s->timeout_ms, d, sizeof d);
+	fprintf(out, "timeout = %s\n", d);
+	config_format_duration(s->cache_ttl_ms, d, sizeof d);
+	fprintf(out, "cache_ttl = %s\n", d);
+	fprintf(out, "on_error = %s\n", s->probe.ignore_errors ? "ignore" : "defer");
+}
+
 void config_print(const struct config *cfg, const char *state_dir, FILE *out)
 {
 	const char *section = NULL;
@@ -732,11 +1118,6 @@ void config_print(const struct config *cfg, const char *state_dir, FILE *out)
 		snprintf(line, sizeof line, "%s = %s", keys[i].name, cfg->values[i]);
 		fprintf(out, "%-44s ; %s\n", line, cfg->origins[i]);
 	}
-	for (size_t i = 0; i < cfg->nsources; i++) {
-		const struct config_source *s = &cfg->sources[i];
-		int pad = 34 - (int)strlen(s->name);
-		fprintf(out, "\n[sessions.%s]%*s ; %s\n", s->name, pad > 0 ? pad : 0, "", s->origin);
-		fprintf(out, "kind = %s\ntype = process\nmatch = %s\n",
-		        s->probe.kind == PROBE_KIND_INTERACTIVE ? "interactive" : "background", s->match);
-	}
+	for (size_t i = 0; i < cfg->nsources + cfg->nlimits; i++)
+		print_section(i < cfg->nsources ? &cfg->sources[i] : &cfg->limits[i - cfg->nsources], out);
 }

@@ -17,10 +17,26 @@
 
 #define CONFIG_ORIGIN_MAX 320
 
-/* One [sessions.NAME] section. */
+/*
+ * One [sessions.NAME] or [limits.NAME] section: a session source or a custom limit.  The
+ * arrays handed to the probes and the policy (config.probe_sources, probe_limits,
+ * policy_limits) point into these fields.
+ */
 struct config_source {
-	struct probe_source probe;   /* strings point into the fields below */
+	struct probe_source probe;   /* [sessions.NAME]: strings point into the fields below */
+	struct probe_limit limit;    /* [limits.NAME] */
+	struct policy_limit policy;  /* [limits.NAME] */
 	char *name, *match;
+	char *command, *url, *method, *body, *token_env, *json_path, *filter_field, *filter_match;
+	char *field;                 /* the text of 'field' ("2" or "2/3") */
+	char **argv;                 /* command split into words, NULL-terminated */
+	char **headers;              /* 'header' lines in order, NULL-terminated */
+	size_t nheaders;
+	int type_set;                /* 'type' was given */
+	unsigned seen;               /* bit k: section key k (config.c) was given */
+	int is_limit;
+	int64_t timeout_ms, cache_ttl_ms;
+	double max, min;             /* NAN when unset */
 	char origin[CONFIG_ORIGIN_MAX]; /* "FILE:LINE" of the section header */
 };
 
@@ -38,6 +54,10 @@ struct config {
 	struct config_source *sources;
 	size_t nsources;
 	struct probe_source *probe_sources; /* nsources entries, for probe_snapshot() */
+	struct config_source *limits;    /* [limits.NAME] sections */
+	size_t nlimits;
+	struct probe_limit *probe_limits;   /* nlimits entries, for probe_snapshot() */
+	struct policy_limit *policy_limits; /* nlimits entries; policy.limits points here */
 
 	char *file;                      /* the file read, or NULL when none was found */
 	char *file_origin;               /* why that file: "-c", "GOVERNOR_CONFIG", "search path" */
@@ -58,7 +78,11 @@ int config_parse_duration(const char *s, int64_t *ms);
 /* The shortest exact text of a duration ("5m", "250ms"). */
 void config_format_duration(int64_t ms, char *buf, size_t size);
 
-/* Print the effective configuration as INI with origins as comments. */
+/*
+ * Print the effective configuration as INI with origins as comments.  Secrets never appear:
+ * a bearer token is configured as the name of an environment variable (token_env), which is
+ * all that is printed; governor itself never reads the variable (the HTTP helper does).
+ */
 void config_print(const struct config *cfg, const char *state_dir, FILE *out);
 
 /* The allowlist as "a, b" (static buffer) for messages. */

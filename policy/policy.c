@@ -140,6 +140,73 @@ int policy_hours_wait(const struct policy_config *cfg, int seconds)
 	return best;
 }
 
+/* 1 when the previous decision was deferred by this rule (for a limit: by this limit). */
+static int sticky(const struct policy_view *view, enum policy_reason rule, const char *limit)
+{
+	if (view->last_reason != rule)
+		return 0;
+	if (rule != REASON_CUSTOM_LIMIT)
+		return 1;
+	return limit && view->last_limit && strcmp(limit, view->last_limit) == 0;
+}
+
+/*
+ * The threshold in force for a "defer above max" rule: max itself, or max - margin while the
+ * previous decision was deferred by this rule (then why says so, else it is empty).
+ */
+static double over(double max, double margin, const struct policy_view *view,
+                   enum policy_reason rule, char *why, size_t size, const char *unit)
+{
+	why[0] = '\0';
+	if (margin <= 0 || !sticky(view, rule, NULL))
+		return max;
+	snprintf(why, size, "; resuming below %g%s (resume_margin)", max - margin, unit);
+	return max - margin;
+}
+
+/* The same for a "defer below min" rule: min + margin while sticky. */
+static double under(double min, double margin, const struct policy_view *view,
+                    enum policy_reason rule, char *why, size_t size, const char *unit)
+{
+	why[0] = '\0';
+	if (margin <= 0 || !sticky(view, rule, NULL))
+		return min;
+	snprintf(why, size, "; resuming above %g%s (resume_margin)", min + margin, unit);
+	return min + margin;
+}
+
+/* Rule 16 for one limit: 1 (and *d deferred) when its value is outside its bounds. */
+static int check_limit(const struct policy_limit *l, const struct snapshot *snap,
+                       const struct policy_view *view, double margin, struct policy_decision *d)
+{
+	double v = snapshot_limit(snap, l->name);
+	int again = margin > 0 && sticky(view, REASON_CUSTOM_LIMIT, l->name);
+
+	if (isnan(v))
+		return 0;
+	if (l->exit_status) {
+		if (v != 0) {
+			defer(d, REASON_CUSTOM_LIMIT, "limits.%s: %g (exit status: hold)", l->name, v);
+			d->limit = l->name;
+			return 1;
+		}
+		return 0;
+	}
+	if (!isnan(l->max) && v > (again ? l->max - margin : l->max)) {
+		defer(d, REASON_CUSTOM_LIMIT, "limits.%s = %g, max %g%s", l->name, v, l->max,
+		      again ? "; resuming below max - resume_margin" : "");
+		d->limit = l->name;
+		return 1;
+	}
+	if (!isnan(l->min) && v < (again ? l->min + margin : l->min)) {
+		defer(d, REASON_CUSTOM_LIMIT, "limits.%s = %g, min %g%s", l->name, v, l->min,
+		      again ? "; resuming above min + resume_margin" : "");
+		d->limit = l->name;
+		return 1;
+	}
+	return 0;
+}
+
 struct policy_decision policy_decide(const struct policy_config *cfg, const struct snapshot *snap,
                                      const struct policy_view *view, int64_t now_ms)
 {
@@ -190,22 +257,47 @@ struct policy_decision policy_decide(const struct policy_config *cfg, const stru
 		return *defer(&d, REASON_CONCURRENCY_LIMIT,
 		              "%d in flight (%d claimed or running, %d background sessions), limit %d",
 		              d.in_flight, view->claimed + view->running, background, cfg->max_concurrent);
-	if (cfg->max_cpu_percent > 0 && !isnan(snap->cpu_percent) &&
-	    snap->cpu_percent > cfg->max_cpu_percent)
-		return *defer(&d, REASON_CPU_LOAD, "cpu %.1f%% busy, limit %g%%", snap->cpu_percent,
-		              cfg->max_cpu_percent);
+	const double m = cfg->resume_margin > 0 ? cfg->resume_margin : 0;
+	double lim;
+	char why[96];
+
+	lim = over(cfg->max_cpu_percent, m, view, REASON_CPU_LOAD, why, sizeof why, "%");
+	if (cfg->max_cpu_percent > 0 && !isnan(snap->cpu_percent) && snap->cpu_percent > lim)
+		return *defer(&d, REASON_CPU_LOAD, "cpu %.1f%% busy, limit %g%%%s", snap->cpu_percent,
+		              cfg->max_cpu_percent, why);
+	lim = under(cfg->min_mem_available_percent, m, view, REASON_MEMORY_PRESSURE, why, sizeof why,
+	            "%");
 	if (cfg->min_mem_available_percent > 0 && !isnan(snap->mem_available_percent) &&
-	    snap->mem_available_percent < cfg->min_mem_available_percent)
-		return *defer(&d, REASON_MEMORY_PRESSURE, "memory %.1f%% available, minimum %g%%",
-		              snap->mem_available_percent, cfg->min_mem_available_percent);
+	    snap->mem_available_percent < lim)
+		return *defer(&d, REASON_MEMORY_PRESSURE, "memory %.1f%% available, minimum %g%%%s",
+		              snap->mem_available_percent, cfg->min_mem_available_percent, why);
+	lim = over(cfg->max_load_per_cpu, m / 100, view, REASON_LOAD_AVERAGE, why, sizeof why, "");
 	if (cfg->max_load_per_cpu > 0 && !isnan(snap->loadavg1) && snap->ncpu > 0 &&
-	    snap->loadavg1 / snap->ncpu > cfg->max_load_per_cpu)
-		return *defer(&d, REASON_LOAD_AVERAGE, "load %.2f on %g CPUs, limit %g per CPU",
-		              snap->loadavg1, snap->ncpu, cfg->max_load_per_cpu);
+	    snap->loadavg1 / snap->ncpu > lim)
+		return *defer(&d, REASON_LOAD_AVERAGE, "load %.2f on %g CPUs, limit %g per CPU%s",
+		              snap->loadavg1, snap->ncpu, cfg->max_load_per_cpu, why);
+	lim = over(cfg->max_cpu_pressure, m, view, REASON_CPU_PRESSURE, why, sizeof why, "%");
+	if (cfg->max_cpu_pressure > 0 && !isnan(snap->pressure_cpu) && snap->pressure_cpu > lim)
+		return *defer(&d, REASON_CPU_PRESSURE, "cpu pressure %.1f%% (some avg10), limit %g%%%s",
+		              snap->pressure_cpu, cfg->max_cpu_pressure, why);
+	lim = over(cfg->max_memory_pressure, m, view, REASON_MEMORY_STALL, why, sizeof why, "%");
+	if (cfg->max_memory_pressure > 0 && !isnan(snap->pressure_memory) &&
+	    snap->pressure_memory > lim)
+		return *defer(&d, REASON_MEMORY_STALL,
+		              "memory pressure %.1f%% (some avg10), limit %g%%%s", snap->pressure_memory,
+		              cfg->max_memory_pressure, why);
+	lim = over(cfg->max_io_pressure, m, view, REASON_IO_PRESSURE, why, sizeof why, "%");
+	if (cfg->max_io_pressure > 0 && !isnan(snap->pressure_io) && snap->pressure_io > lim)
+		return *defer(&d, REASON_IO_PRESSURE, "io pressure %.1f%% (some avg10), limit %g%%%s",
+		              snap->pressure_io, cfg->max_io_pressure, why);
+	lim = under(cfg->min_disk_free_percent, m, view, REASON_DISK_SPACE, why, sizeof why, "%");
 	if (cfg->min_disk_free_percent > 0 && !isnan(snap->disk_free_percent) &&
-	    snap->disk_free_percent < cfg->min_disk_free_percent)
-		return *defer(&d, REASON_DISK_SPACE, "disk %.1f%% free, minimum %g%%",
-		              snap->disk_free_percent, cfg->min_disk_free_percent);
+	    snap->disk_free_percent < lim)
+		return *defer(&d, REASON_DISK_SPACE, "disk %.1f%% free, minimum %g%%%s",
+		              snap->disk_free_percent, cfg->min_disk_free_percent, why);
+	for (size_t i = 0; i < cfg->nlimits; i++)
+		if (check_limit(&cfg->limits[i], snap, view, m, &d))
+			return d;
 	d.status = POLICY_READY;
 	return d;
 }

@@ -19,10 +19,21 @@
  *   9. cpu_percent > max_cpu_percent                     -> DEFERRED cpu_load      (0 = off)
  *  10. mem_available_percent < min_mem_available_percent -> DEFERRED memory_pressure (0 = off)
  *  11. loadavg1 / ncpu > max_load_per_cpu                -> DEFERRED load_average  (0 = off)
- *  12. disk_free_percent < min_disk_free_percent         -> DEFERRED disk_space    (0 = off)
+ *  12. pressure_cpu > max_cpu_pressure                   -> DEFERRED cpu_pressure  (0 = off)
+ *  13. pressure_memory > max_memory_pressure             -> DEFERRED memory_stall  (0 = off)
+ *  14. pressure_io > max_io_pressure                     -> DEFERRED io_pressure   (0 = off)
+ *  15. disk_free_percent < min_disk_free_percent         -> DEFERRED disk_space    (0 = off)
+ *  16. a custom limit's value > its max or < its min, or
+ *      an exit-status limit's value is not 0             -> DEFERRED custom_limit
  *  otherwise                                             -> READY
  * A reading that is absent (NAN) skips its rule.  Rules 2-5 need no readings: a caller may
  * decide once with an empty snapshot and probe only when that says READY.
+ *
+ * No flapping: when view->last_reason names one of the load rules 9-16 (the previous decision
+ * was deferred by it), that rule's threshold is tightened by resume_margin, so READY comes back
+ * only once the reading is better than the threshold by the margin: percentages (cpu, memory,
+ * PSI, disk) by that many points, load per CPU by margin/100 (load 1.0 per CPU = 100 points),
+ * a custom limit by that many of its own units (and only the limit named by last_limit).
  *
  * Task order: effective priority descending (priority, plus one point per `aging` waited when
  * aging > 0), then added_at ascending, then id ascending.
@@ -59,6 +70,13 @@ enum policy_reason {
 	REASON__COUNT
 };
 
+/* One custom limit ([limits.NAME]).  NAN for an unset bound. */
+struct policy_limit {
+	const char *name;                 /* borrowed; matches the snapshot's limits[].name */
+	double max, min;                  /* defer above max or below min */
+	int exit_status;                  /* the value is an exit status: non-zero holds */
+};
+
 /* A daily range of local time, in minutes after midnight; start > end wraps midnight. */
 struct policy_hours {
 	int start, end;
@@ -78,6 +96,12 @@ struct policy_config {
 	size_t nhours;
 	int max_dispatch_per_hour;        /* 0 = off */
 	int max_dispatch_per_day;         /* 0 = off */
+	double max_cpu_pressure;          /* PSI some avg10, percent; 0 = off */
+	double max_memory_pressure;       /* 0 = off */
+	double max_io_pressure;           /* 0 = off */
+	double resume_margin;             /* points; 0 = resume at the threshold itself */
+	const struct policy_limit *limits;
+	size_t nlimits;
 };
 
 /* A pending task as the policy sees it.  Borrowed strings. */
@@ -100,6 +124,8 @@ struct policy_view {
 	int claimed, running;             /* tasks in flight according to the queue */
 	struct policy_budget budget;
 	int local_seconds;                /* now_ms as local time: seconds after midnight */
+	enum policy_reason last_reason;   /* the previous decision's reason (REASON_NONE: READY) */
+	const char *last_limit;           /* its limit's name when last_reason is custom_limit */
 };
 
 #define POLICY_DETAIL_MAX 256
@@ -114,6 +140,7 @@ struct policy_decision {
 	int active_sessions;              /* background + interactive sessions seen */
 	char detail[POLICY_DETAIL_MAX];   /* DEFERRED: human-readable specifics */
 	int64_t retry_after_ms;           /* DEFERRED: when the reason ends, if known; else 0 */
+	const char *limit;                /* custom_limit: the limit's name (borrowed), else NULL */
 };
 
 struct policy_decision policy_decide(const struct policy_config *cfg, const struct snapshot *snap,

@@ -48,38 +48,6 @@ struct cpu_sample {
 	double percent;               /* computed with this sample, NAN when unknown */
 };
 
-/* Read the boot id into buf (36 characters of hex and '-'); 0 on success. */
-static int read_boot_id(char *buf, size_t size)
-{
-	char raw[64];
-	ssize_t n;
-	size_t len;
-	int fd;
-
-	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return -1;
-	n = read(fd, raw, sizeof raw - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	raw[n] = '\0';
-	len = strspn(raw, "0123456789abcdefABCDEF-");
-	if (len == 0 || len >= size)
-		return -1;
-	memcpy(buf, raw, len);
-	buf[len] = '\0';
-	return 0;
-}
-
-static int64_t mono_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Load the saved sample; 0 when one was read and parsed, -1 for missing or unusable. */
 static int load_sample(int statefd, struct cpu_sample *s)
 {
@@ -125,8 +93,8 @@ static int load_sample(int statefd, struct cpu_sample *s)
  * sampling window on the next call. */
 static void save_sample(int statefd, const struct cpu_sample *s)
 {
-	char tmp[64], line[STATE_MAX];
-	int fd, len, ok;
+	char line[STATE_MAX];
+	int len;
 
 	len = snprintf(line, sizeof line,
 	               "v1 %s %" PRId64 " %ld %llu %llu %llu %llu %llu %llu %llu %llu %.17g\n",
@@ -134,21 +102,7 @@ static void save_sample(int statefd, const struct cpu_sample *s)
 	               s->tick[3], s->tick[4], s->tick[5], s->tick[6], s->tick[7], s->percent);
 	if (len < 0 || (size_t)len >= sizeof line)
 		return;
-	snprintf(tmp, sizeof tmp, STATE_FILE ".tmp.%ld", (long)getpid());
-	fd = openat(statefd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1 && errno == EEXIST) {
-		/* Left behind by a dead process that had our pid. */
-		unlinkat(statefd, tmp, 0);
-		fd = openat(statefd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		            0600);
-	}
-	if (fd == -1)
-		return;
-	ok = write(fd, line, (size_t)len) == len;
-	if (close(fd) == -1)
-		ok = 0;
-	if (!ok || renameat(statefd, tmp, statefd, STATE_FILE) == -1)
-		unlinkat(statefd, tmp, 0);
+	probe_state_replace(statefd, STATE_FILE, line, (size_t)len);
 }
 
 /* Read the current ticks into s->tick; 0 on success, else -1 with errno set. */
@@ -169,7 +123,7 @@ static int read_ticks(struct stat_info *info, struct cpu_sample *s)
 	}
 	for (int i = 0; i < NTICKS; i++)
 		s->tick[i] = STAT_VAL(i, ull_int, stack, info);
-	s->mono_ns = mono_now_ns();
+	s->mono_ns = probe_mono_ns();
 	return 0;
 }
 
@@ -256,10 +210,10 @@ int probe_cpu(int statefd, int64_t sample_ms, int64_t max_age_ms, double *percen
 	cur.percent = NAN;
 	cur.ncpu = procps_cpu_count();
 	/* Without a boot id or a state dir the saved sample cannot be trusted: always sample. */
-	if (statefd >= 0 && cur.ncpu > 0 && read_boot_id(cur.boot_id, sizeof cur.boot_id) == 0 &&
+	if (statefd >= 0 && cur.ncpu > 0 && probe_boot_id(cur.boot_id, sizeof cur.boot_id) == 0 &&
 	    load_sample(statefd, &old) == 0 && strcmp(old.boot_id, cur.boot_id) == 0 &&
 	    old.ncpu == cur.ncpu) {
-		int64_t now = mono_now_ns();
+		int64_t now = probe_mono_ns();
 
 		if (old.mono_ns <= now) {
 			have_old = 1;

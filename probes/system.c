@@ -1,9 +1,11 @@
 /* system.c: memory, load average and disk readings, and the snapshot that gathers every probe. */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_ALLOC */
 #include "probes/probe.h"
+#include "probes/fetch.h"
 #include "probes/internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,28 +16,6 @@
 #include <libproc2/meminfo.h>
 #include <libproc2/misc.h>
 
-int probe_fail(char **cause, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (cause == NULL)
-		return -1;
-	*cause = NULL;
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -1;
-	*cause = malloc((size_t)n + 1);
-	if (*cause == NULL)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(*cause, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static double clamp_percent(double p)
 {
 	if (p < 0)
@@ -45,7 +25,7 @@ static double clamp_percent(double p)
 	return p;
 }
 
-int probe_mem(double *available_percent, char **cause)
+int probe_meminfo(double *total_bytes, double *available_bytes, char **cause)
 {
 	enum meminfo_item items[] = { MEMINFO_MEM_TOTAL, MEMINFO_MEM_AVAILABLE };
 	struct meminfo_info *info = NULL;
@@ -69,7 +49,18 @@ int probe_mem(double *available_percent, char **cause)
 	procps_meminfo_unref(&info);
 	if (total == 0)
 		return probe_fail(cause, "cannot read /proc/meminfo: MemTotal is 0");
-	*available_percent = clamp_percent(100.0 * (double)avail / (double)total);
+	*total_bytes = (double)total * 1024;
+	*available_bytes = (double)avail * 1024;
+	return 0;
+}
+
+int probe_mem(double *available_percent, char **cause)
+{
+	double total, avail;
+
+	if (probe_meminfo(&total, &avail, cause) == -1)
+		return -1;
+	*available_percent = clamp_percent(100.0 * avail / total);
 	return 0;
 }
 
@@ -133,13 +124,93 @@ static void note_failure(struct snapshot *out, const char *probe, char *cause)
 	free(cause);
 }
 
-static void snapshot_sessions(const struct probe_request *req, struct snapshot *out)
+/* Copy name into a snapshot value's fixed buffer (names are validated shorter by config). */
+static void set_value(struct snapshot_value *v, const char *name, double value)
+{
+	snprintf(v->name, sizeof v->name, "%s", name);
+	v->value = value;
+}
+
+/*
+ * Run every command and http source and every limit in one concurrent batch, then turn each
+ * output into its number.  values[i] is for sources[i] (NAN for process sources and for
+ * failures), lvalues[j] for limits[j].
+ */
+static void fetch_values(const struct probe_request *req, struct snapshot *out, double *values,
+                         double *lvalues)
+{
+	size_t n = 0, k = 0;
+	struct fetch_job *jobs = calloc(req->nsources + req->nlimits + 1, sizeof *jobs);
+
+	for (size_t i = 0; i < req->nsources; i++)
+		values[i] = NAN;
+	for (size_t j = 0; j < req->nlimits; j++)
+		lvalues[j] = NAN;
+	if (jobs == NULL) {
+		note_failure(out, "sessions", NULL);
+		return;
+	}
+	for (size_t i = 0; req->sessions && i < req->nsources; i++)
+		if (req->sources[i].type != PROBE_TYPE_PROCESS)
+			jobs[n++] = (struct fetch_job){ .type = req->sources[i].type,
+			                                .fetch = &req->sources[i].fetch };
+	for (size_t j = 0; j < req->nlimits; j++)
+		jobs[n++] = (struct fetch_job){ .type = req->limits[j].type,
+		                                .fetch = &req->limits[j].fetch };
+	fetch_all(req->statefd, req->http_helper, jobs, n);
+
+	for (size_t i = 0; req->sessions && i < req->nsources; i++) {
+		const struct probe_source *src = &req->sources[i];
+		char *cause = NULL;
+
+		if (src->type == PROBE_TYPE_PROCESS)
+			continue;
+		if (fetch_value(&jobs[k++], &src->extract, &values[i], &cause) == 0 &&
+		    values[i] < 0) {
+			values[i] = NAN;
+			probe_fail(&cause, "a session count cannot be negative");
+		}
+		if (cause != NULL || isnan(values[i])) {
+			values[i] = NAN;
+			if (!src->ignore_errors) {
+				char *full = NULL;
+
+				probe_fail(&full, "sessions.%s: %s", src->name, cause ? cause : "no value");
+				note_failure(out, "sessions", full);
+			}
+		} else {
+			values[i] = floor(values[i]);
+		}
+		free(cause);
+	}
+	for (size_t j = 0; j < req->nlimits; j++) {
+		const struct probe_limit *lim = &req->limits[j];
+		char *cause = NULL;
+
+		if (fetch_value(&jobs[k++], &lim->extract, &lvalues[j], &cause) == -1) {
+			lvalues[j] = NAN;
+			if (!lim->ignore_errors) {
+				char *full = NULL;
+
+				probe_fail(&full, "limits.%s: %s", lim->name, cause ? cause : "no value");
+				note_failure(out, "limits", full);
+			}
+		}
+		free(cause);
+	}
+	for (size_t i = 0; i < n; i++)
+		fetch_job_release(&jobs[i]);
+	free(jobs);
+}
+
+static void snapshot_sessions(const struct probe_request *req, struct snapshot *out,
+                              const double *values)
 {
 	int *counts;
 	char *cause = NULL;
 	int bg = -1, fg = -1;
 
-	counts = calloc(req->nsources, sizeof *counts);
+	counts = calloc(req->nsources + 1, sizeof *counts);
 	if (counts == NULL) {
 		note_failure(out, "sessions", NULL);
 		return;
@@ -150,41 +221,101 @@ static void snapshot_sessions(const struct probe_request *req, struct snapshot *
 		return;
 	}
 	for (size_t i = 0; i < req->nsources; i++) {
-		int *sum = req->sources[i].kind == PROBE_KIND_INTERACTIVE ? &fg : &bg;
+		const struct probe_source *src = &req->sources[i];
+		int *sum = src->kind == PROBE_KIND_INTERACTIVE ? &fg : &bg;
+		int count;
 
+		if (src->type == PROBE_TYPE_PROCESS) {
+			count = counts[i];
+		} else {
+			if (out->nsources < SNAPSHOT_VALUES_MAX)
+				set_value(&out->sources[out->nsources++], src->name, values[i]);
+			if (isnan(values[i]))
+				continue;         /* failed: noted, or ignored */
+			count = values[i] > 1e6 ? 1000000 : (int)values[i];
+		}
 		if (*sum < 0)
 			*sum = 0;
-		*sum += counts[i];
+		*sum += count;
 	}
 	out->sessions_background = bg;
 	out->sessions_interactive = fg;
 	free(counts);
 }
 
+/* CPUs online and in the affinity mask: the host side of the capacity. */
+static void cpu_counts(double *online, double *allowed)
+{
+	long on = procps_cpu_count(), aff = affinity_count();
+
+	*online = on > 0 ? (double)on : NAN;
+	*allowed = aff > 0 ? (double)aff : NAN;
+}
+
+static void snapshot_cpu(const struct probe_request *req, struct snapshot *out,
+                         const struct probe_cgroup *cg)
+{
+	double usage0 = cg ? cg->cpu_usage_ns : NAN, host, cgp = NAN;
+	int64_t t0 = probe_mono_ns();
+	const char *method;
+	char *cause = NULL;
+
+	if (probe_cpu(req->statefd, req->cpu_sample_ms, req->cpu_max_age_ms, &host, &method,
+	              &cause) == -1) {
+		note_failure(out, "cpu", cause);
+		return;
+	}
+	snprintf(out->cpu_method, sizeof out->cpu_method, "%s", method);
+	out->host.cpu_percent = host;
+	if (cg != NULL && !isnan(usage0))
+		cgp = probe_cgroup_cpu(req->statefd, cg, out->ncpu, usage0,
+		                       strcmp(method, "sampled") == 0 ? probe_mono_ns() - t0 : 0,
+		                       req->cpu_max_age_ms);
+	out->cgroup.cpu_percent = cgp;
+	out->cpu_percent = isnan(cgp) || host >= cgp ? host : cgp;
+}
+
+static void snapshot_mem(struct snapshot *out, const struct probe_cgroup *cg)
+{
+	double total, avail, headroom, capacity, ws;
+	char *cause = NULL;
+
+	if (probe_meminfo(&total, &avail, &cause) == -1) {
+		note_failure(out, "memory", cause);
+		return;
+	}
+	out->host.mem_total_bytes = total;
+	out->host.mem_available_bytes = avail;
+	out->host.mem_available_percent = clamp_percent(100.0 * avail / total);
+	probe_mem_headroom(total, avail, cg, &headroom, &capacity, &ws);
+	out->mem_headroom_bytes = headroom;
+	out->mem_available_percent = clamp_percent(100.0 * headroom / capacity);
+	out->cgroup.mem_working_set_bytes = ws;
+}
+
 void probe_snapshot(const struct probe_request *req, struct snapshot *out)
 {
+	struct probe_cgroup cg;
 	char *cause = NULL;
-	double v;
-	const char *method;
+	double v, online, allowed;
+	double *values = NULL, *lvalues = NULL;
+	bool have_cg = req->cpu || req->mem || req->load;
 
 	snapshot_init(out);
-	if (req->cpu) {
-		if (probe_cpu(req->statefd, req->cpu_sample_ms, req->cpu_max_age_ms, &v, &method,
-		              &cause) == 0) {
-			out->cpu_percent = v;
-			snprintf(out->cpu_method, sizeof out->cpu_method, "%s", method);
-		} else {
-			note_failure(out, "cpu", cause);
-		}
-		cause = NULL;
+	if (have_cg) {
+		probe_cgroup_read(req->root, &cg);
+		cpu_counts(&online, &allowed);
+		out->host.ncpu = online;
+		out->ncpu = probe_cpu_capacity(online, allowed, cg.cpuset_cpus, cg.cpu_quota);
+		out->cgroup.version = cg.version;
+		out->cgroup.cpu_quota = cg.cpu_quota;
+		out->cgroup.cpuset_cpus = cg.cpuset_cpus;
+		out->cgroup.mem_limit_bytes = cg.mem_limit;
 	}
-	if (req->mem) {
-		if (probe_mem(&v, &cause) == 0)
-			out->mem_available_percent = v;
-		else
-			note_failure(out, "memory", cause);
-		cause = NULL;
-	}
+	if (req->cpu)
+		snapshot_cpu(req, out, &cg);
+	if (req->mem)
+		snapshot_mem(out, &cg);
 	if (req->load) {
 		double a1, a5, a15, n;
 
@@ -192,7 +323,6 @@ void probe_snapshot(const struct probe_request *req, struct snapshot *out)
 			out->loadavg1 = a1;
 			out->loadavg5 = a5;
 			out->loadavg15 = a15;
-			out->ncpu = n;
 		}
 		free(cause); /* optional reading: absent (NAN) is enough */
 		cause = NULL;
@@ -203,6 +333,20 @@ void probe_snapshot(const struct probe_request *req, struct snapshot *out)
 		free(cause);
 		cause = NULL;
 	}
-	if (req->sessions && req->nsources > 0)
-		snapshot_sessions(req, out);
+	if (req->psi)
+		probe_psi(req->root, &out->pressure_cpu, &out->pressure_memory, &out->pressure_io);
+	if ((req->sessions && req->nsources > 0) || req->nlimits > 0) {
+		values = calloc(req->nsources + 1, sizeof *values);
+		lvalues = calloc(req->nlimits + 1, sizeof *lvalues);
+		if (values == NULL || lvalues == NULL)
+			note_failure(out, "sessions", NULL);
+		else
+			fetch_values(req, out, values, lvalues);
+	}
+	if (req->sessions && req->nsources > 0 && values != NULL)
+		snapshot_sessions(req, out, values);
+	for (size_t j = 0; lvalues != NULL && j < req->nlimits && j < SNAPSHOT_VALUES_MAX; j++)
+		set_value(&out->limits[out->nlimits++], req->limits[j].name, lvalues[j]);
+	free(values);
+	free(lvalues);
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -487,7 +488,10 @@ static void test_file_errors(void **state)
 	             "(unclosed");
 	expect_error("bad-kind.conf", "[sessions.x]\nmatch = ^a\nkind = sometimes\n", 3,
 	             "sometimes");
-	expect_error("bad-type.conf", "[sessions.x]\nmatch = ^a\ntype = http\n", 3, "http");
+	expect_error("bad-type.conf", "[sessions.x]\nmatch = ^a\ntype = ftp\n", 3, "ftp");
+	/* A key of another type is an error naming the section's header. */
+	expect_error("type-mismatch.conf", "[sessions.x]\nmatch = ^a\ntype = http\n", 1,
+	             "key 'match' does not apply to type http");
 	expect_error("source-key.conf", "[sessions.x]\nmatch = ^a\ncolour = red\n", 3, "colour");
 	expect_error("source-name.conf", "[sessions.a b]\nmatch = ^a\n", 1, "a b");
 	/* The first error wins. */
@@ -693,6 +697,124 @@ static void test_search_path(void **state)
 	rmdir(dir);
 }
 
+/* --- command and http sources, limits (issue 4) ------------------------------------------- */
+
+static void test_fetch_sections(void **state)
+{
+	static const char text[] =
+		"[sessions.bg]\n"                                                   /* 1 */
+		"kind = background\n"                                               /* 2 */
+		"type = command\n"                                                  /* 3 */
+		"command = openclaw sessions --all-agents --active 30 --json\n"     /* 4 */
+		"json_path = sessions\n"                                            /* 5 */
+		"filter_field = key\n"                                              /* 6 */
+		"filter_match = :subagent:\n"                                       /* 7 */
+		"cache_ttl = 30s\n"                                                 /* 8 */
+		"[sessions.gw]\n"                                                   /* 9 */
+		"kind = interactive\n"                                              /* 10 */
+		"url = http://127.0.0.1:18789/tools/invoke\n"                       /* 11: type inferred */
+		"body = {\"tool\":\"sessions_list\",\"args\":{}}\n"                 /* 12 */
+		"header = X-One: 1\n"                                               /* 13 */
+		"header = X-Two: \"two words\"\n"                                   /* 14 */
+		"token_env = GW_TOKEN\n"                                            /* 15 */
+		"timeout = 500ms\n"                                                 /* 16 */
+		"on_error = ignore\n"                                               /* 17 */
+		"[limits.gpu]\n"                                                    /* 18 */
+		"type = command\n"                                                  /* 19 */
+		"command = nvidia-smi \"--format=csv, noheader\"\n"                 /* 20 */
+		"field = 2/3\n"                                                     /* 21 */
+		"max = 90\n"                                                        /* 22 */
+		"[limits.gate]\n"                                                   /* 23 */
+		"command = /usr/local/bin/may-i\n"                                  /* 24 */
+		"mode = exit_status\n";                                             /* 25 */
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok(write_conf("fetch.conf", text, 0600));
+	assert_int_equal(cfg->nsources, 2);
+	assert_int_equal(cfg->nlimits, 2);
+
+	const struct probe_source *bg = &cfg->probe_sources[0], *gw = &cfg->probe_sources[1];
+	assert_int_equal(bg->type, PROBE_TYPE_COMMAND);
+	assert_string_equal(bg->fetch.argv[0], "openclaw");
+	assert_string_equal(bg->fetch.argv[4], "30");
+	assert_null(bg->fetch.argv[6]);
+	assert_string_equal(bg->extract.json_path, "sessions");
+	assert_string_equal(bg->extract.filter_field, "key");
+	assert_string_equal(bg->extract.filter_match, ":subagent:");
+	assert_int_equal(bg->fetch.cache_ttl_ms, 30000);
+	assert_int_equal(bg->fetch.timeout_ms, 2000);         /* the default */
+	assert_false(bg->ignore_errors);
+
+	assert_int_equal(gw->type, PROBE_TYPE_HTTP);
+	assert_int_equal(gw->kind, PROBE_KIND_INTERACTIVE);
+	assert_string_equal(gw->fetch.method, "POST");        /* a body implies POST */
+	assert_string_equal(gw->fetch.body, "{\"tool\":\"sessions_list\",\"args\":{}}");
+	assert_string_equal(gw->fetch.headers[0], "X-One: 1");
+	assert_string_equal(gw->fetch.headers[1], "X-Two: \"two words\"");
+	assert_null(gw->fetch.headers[2]);
+	assert_string_equal(gw->fetch.token_env, "GW_TOKEN");
+	assert_int_equal(gw->fetch.timeout_ms, 500);
+	assert_true(gw->ignore_errors);
+
+	const struct probe_limit *gpu = &cfg->probe_limits[0], *gate = &cfg->probe_limits[1];
+	assert_string_equal(gpu->name, "gpu");
+	assert_string_equal(gpu->fetch.argv[1], "--format=csv, noheader");
+	assert_int_equal(gpu->extract.field, 2);
+	assert_int_equal(gpu->extract.field_div, 3);
+	assert_int_equal(gate->type, PROBE_TYPE_COMMAND);
+	assert_true(gate->extract.exit_status);
+	assert_int_equal(cfg->policy.nlimits, 2);
+	assert_string_equal(cfg->policy.limits[0].name, "gpu");
+	assert_true(cfg->policy.limits[0].max == 90);
+	assert_true(isnan(cfg->policy.limits[0].min));
+	assert_true(cfg->policy.limits[1].exit_status);
+
+	/* The new [policy] keys and their defaults. */
+	assert_true(cfg->policy.max_cpu_pressure == 0 && cfg->policy.max_memory_pressure == 0 &&
+	            cfg->policy.max_io_pressure == 0);
+	assert_true(cfg->policy.resume_margin == 5);
+	config_free(cfg);
+}
+
+static void test_fetch_section_errors(void **state)
+{
+	(void)state;
+	expect_error("f1.conf", "[sessions.x]\ncommand = a \"b\n", 2, "unterminated double quote");
+	expect_error("f2.conf", "[sessions.x]\ntype = command\n", 1, "needs a 'command'");
+	expect_error("f3.conf", "[sessions.x]\ntype = http\n", 1, "needs a 'url'");
+	expect_error("f4.conf", "[sessions.x]\nurl = ftp://x\n", 2, "bad url");
+	expect_error("f5.conf", "[sessions.x]\ncommand = a\nurl = http://x/\n", 1,
+	             "key 'url' does not apply to type command");
+	expect_error("f6.conf", "[sessions.x]\ncommand = a\njson_path = a..b\n", 3, "json_path");
+	expect_error("f7.conf", "[sessions.x]\ncommand = a\nfilter_field = key\n", 1,
+	             "needs a 'filter_match'");
+	expect_error("f8.conf", "[sessions.x]\ncommand = a\nfilter_match = (x\n", 3, "filter_match");
+	expect_error("f9.conf", "[sessions.x]\ncommand = a\ntimeout = 2m\n", 3, "10ms to 60s");
+	expect_error("f10.conf", "[sessions.x]\ncommand = a\non_error = shrug\n", 3, "on_error");
+	expect_error("f11.conf", "[sessions.x]\nurl = http://x/\nheader = Authorization: Bearer s\n",
+	             3, "token_env");
+	expect_error("f12.conf", "[sessions.x]\nurl = http://x/\nheader = no colon\n", 3, "header");
+	expect_error("f13.conf", "[sessions.x]\nurl = http://x/\ntoken_env = A-B\n", 3, "token_env");
+	expect_error("f14.conf", "[sessions.x]\ncommand = a\nmax = 3\n", 3, "unknown key 'max'");
+	expect_error("f15.conf", "[limits.g]\ncommand = a\n", 1, "needs 'max' and/or 'min'");
+	expect_error("f16.conf", "[limits.g]\nmax = 1\n", 1, "needs 'type = command'");
+	expect_error("f17.conf", "[limits.g]\ntype = process\n", 2, "bad value 'process'");
+	expect_error("f18.conf", "[limits.g]\ncommand = a\nmode = exit_status\nmax = 1\n", 1,
+	             "exit_status");
+	expect_error("f19.conf", "[limits.g]\nurl = http://x/\nmode = exit_status\n", 1,
+	             "key 'mode' does not apply to type http");
+	expect_error("f20.conf", "[limits.g]\ncommand = a\nfield = 0\nmax = 1\n", 3, "field");
+	expect_error("f21.conf", "[limits.g]\ncommand = a\nmin = 5\nmax = 1\n", 1, "'min' is larger");
+	expect_error("f22.conf", "[limits.g]\nurl = http://x/\nmethod = GET\nbody = {}\nmax = 1\n", 1,
+	             "body");
+	expect_error("f23.conf", "[sessions.x]\ncommand = a\nfield = 1\njson_path = a\n", 1,
+	             "exclude each other");
+	expect_error("f24.conf", "[limits.]\nmax = 1\n", 1, "needs a name");
+	expect_error("f25.conf", "[policy]\nresume_margin = -1\n", 2, "resume_margin");
+	expect_error("f26.conf", "[policy]\nmax_io_pressure = 101\n", 2, "max_io_pressure");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -707,6 +829,8 @@ int main(void)
 		cmocka_unit_test_setup(test_env_override, setup),
 		cmocka_unit_test_setup(test_env_errors, setup),
 		cmocka_unit_test_setup(test_search_path, setup),
+		cmocka_unit_test_setup(test_fetch_sections, setup),
+		cmocka_unit_test_setup(test_fetch_section_errors, setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -438,10 +438,12 @@ static void test_sessions_counts_processes(void **state)
 	snprintf(pattern, sizeof pattern, "^%s( |$)", name);
 	for (int i = 0; i < 3; i++)
 		wait_exec(spawn_sleep(name), name);
-	src[0] = (struct probe_source){ "agents", PROBE_KIND_BACKGROUND, PROBE_TYPE_PROCESS,
-	                                pattern };
-	src[1] = (struct probe_source){ "none", PROBE_KIND_INTERACTIVE, PROBE_TYPE_PROCESS,
-	                                "^gov-test-nothing-matches-this$" };
+	src[0] = (struct probe_source){ .name = "agents", .kind = PROBE_KIND_BACKGROUND,
+	                                .type = PROBE_TYPE_PROCESS,
+	                                .match = pattern };
+	src[1] = (struct probe_source){ .name = "none", .kind = PROBE_KIND_INTERACTIVE,
+	                                .type = PROBE_TYPE_PROCESS,
+	                                .match = "^gov-test-nothing-matches-this$" };
 	assert_int_equal(probe_sessions(src, 2, counts, &cause), 0);
 	assert_null(cause);
 	assert_int_equal(counts[0], 3);
@@ -492,7 +494,8 @@ static void test_sessions_roots_only(void **state)
 	wait_exec(a, name);
 	wait_exec(b, name);
 
-	src = (struct probe_source){ "nest", PROBE_KIND_BACKGROUND, PROBE_TYPE_PROCESS, pattern };
+	src = (struct probe_source){ .name = "nest", .kind = PROBE_KIND_BACKGROUND,
+	                             .type = PROBE_TYPE_PROCESS, .match = pattern };
 	assert_int_equal(probe_sessions(&src, 1, counts, &cause), 0);
 	assert_int_equal(counts[0], 1);
 
@@ -545,7 +548,8 @@ static void test_sessions_excludes_self(void **state)
 	assert_int_equal(regexec(&re, self, 0, NULL, 0), 0);
 	regfree(&re);
 
-	src = (struct probe_source){ "self", PROBE_KIND_INTERACTIVE, PROBE_TYPE_PROCESS, pattern };
+	src = (struct probe_source){ .name = "self", .kind = PROBE_KIND_INTERACTIVE,
+	                             .type = PROBE_TYPE_PROCESS, .match = pattern };
 	assert_int_equal(probe_sessions(&src, 1, counts, &cause), 0);
 	assert_int_equal(counts[0], 0);
 }
@@ -569,8 +573,8 @@ static void test_sessions_excludes_ancestors(void **state)
 		int st = 0;
 
 		if (grandchild == 0) {
-			struct probe_source src = { "self", PROBE_KIND_BACKGROUND,
-			                            PROBE_TYPE_PROCESS, pattern };
+			struct probe_source src = { .name = "self", .kind = PROBE_KIND_BACKGROUND,
+			                            .type = PROBE_TYPE_PROCESS, .match = pattern };
 			int counts[1] = { -1 };
 			char *cause = NULL;
 
@@ -592,8 +596,10 @@ static void test_sessions_excludes_ancestors(void **state)
 static void test_sessions_bad_regex(void **state)
 {
 	struct probe_source src[2] = {
-		{ "fine", PROBE_KIND_BACKGROUND, PROBE_TYPE_PROCESS, "^ok$" },
-		{ "broken", PROBE_KIND_BACKGROUND, PROBE_TYPE_PROCESS, "(unclosed" },
+		{ .name = "fine", .kind = PROBE_KIND_BACKGROUND, .type = PROBE_TYPE_PROCESS,
+		  .match = "^ok$" },
+		{ .name = "broken", .kind = PROBE_KIND_BACKGROUND, .type = PROBE_TYPE_PROCESS,
+		  .match = "(unclosed" },
 	};
 	int counts[2] = { -7, -7 };
 	char *cause = NULL;
@@ -614,7 +620,8 @@ static void test_snapshot(void **state)
 	struct snapshot s;
 
 	snprintf(pattern, sizeof pattern, "^gov-test-none-%ld$", (long)getpid());
-	src = (struct probe_source){ "vip", PROBE_KIND_INTERACTIVE, PROBE_TYPE_PROCESS, pattern };
+	src = (struct probe_source){ .name = "vip", .kind = PROBE_KIND_INTERACTIVE,
+	                             .type = PROBE_TYPE_PROCESS, .match = pattern };
 	req = (struct probe_request){
 		.statefd = f->fd, .cpu = true, .mem = true, .load = true, .disk = true,
 		.sessions = true, .cpu_sample_ms = 100, .cpu_max_age_ms = 120000,
@@ -644,7 +651,8 @@ static void test_snapshot(void **state)
 static void test_snapshot_failures(void **state)
 {
 	struct fixture *f = *state;
-	struct probe_source src = { "bad", PROBE_KIND_BACKGROUND, PROBE_TYPE_PROCESS, "a{1" };
+	struct probe_source src = { .name = "bad", .kind = PROBE_KIND_BACKGROUND,
+	                            .type = PROBE_TYPE_PROCESS, .match = "a{1" };
 	struct probe_request req = {
 		.statefd = f->fd, .sessions = true, .sources = &src, .nsources = 1,
 	};
