@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "governor/config.h"
+#include "queue/task.h"
 
 /* Exit codes (DESIGN 4; sysexits.h numbering). */
 enum {
@@ -38,7 +39,10 @@ struct cmd {
 	const char *synopsis;     /* after "governor NAME " */
 	const char *summary;      /* one line for `governor --help` */
 	const char *help;         /* the option list for `governor NAME --help` */
+	unsigned flags;           /* CMD_* */
 };
+
+#define CMD_OWN_HELP 1u          /* has subcommands that answer --help themselves */
 
 extern const struct cmd commands[];
 extern const size_t ncommands;
@@ -54,6 +58,7 @@ int cmd_show(struct ctx *ctx, int argc, char **argv);
 int cmd_probe(struct ctx *ctx, int argc, char **argv);
 int cmd_config(struct ctx *ctx, int argc, char **argv);
 int cmd_import(struct ctx *ctx, int argc, char **argv);
+int cmd_schedule(struct ctx *ctx, int argc, char **argv);
 int cmd_done(struct ctx *ctx, int argc, char **argv);
 int cmd_fail(struct ctx *ctx, int argc, char **argv);
 int cmd_retry(struct ctx *ctx, int argc, char **argv);
@@ -62,6 +67,40 @@ int cmd_skip(struct ctx *ctx, int argc, char **argv);
 int cmd_log(struct ctx *ctx, int argc, char **argv);
 int cmd_stats(struct ctx *ctx, int argc, char **argv);
 int cmd_archive(struct ctx *ctx, int argc, char **argv);
+int cmd_run(struct ctx *ctx, int argc, char **argv);
+int cmd_logs(struct ctx *ctx, int argc, char **argv);
+
+/*
+ * One decision cycle (check's whole work but printing).  On a decision, out->line is the
+ * decision line (caller prints and deletes it) and the return value is check's exit code; on an
+ * error the ERROR line and the message are already printed and out->line is NULL.
+ */
+struct check_request {
+	int exit_code;               /* map the decision to an exit code (check --exit-code) */
+	const char *snapshot_file;   /* decide on recorded readings */
+};
+struct check_result {
+	struct cJSON *line;
+	int status, reason;          /* enum policy_status, enum policy_reason */
+	unsigned long task_id;       /* READY: the claimed task */
+};
+int check_cycle(struct ctx *ctx, const struct check_request *req, struct check_result *out);
+
+/*
+ * Pop the claimed task id (0: the oldest claim): it becomes running under the lease.  EXIT_OK
+ * with *out (caller frees) and the number of pending tasks left, or an exit code after
+ * reporting the error.
+ */
+struct task;
+int pop_task(struct ctx *ctx, unsigned long id, struct task **out, size_t *pending);
+
+/*
+ * Apply a verb (done, fail, retry, cancel, skip) to task id and commit; outcome names a failed
+ * attempt (NULL: "failed").  EXIT_OK with *out (the task as recorded; caller frees), or an exit
+ * code after reporting the error.
+ */
+int report_task(struct ctx *ctx, unsigned long id, enum task_verb verb, const char *outcome,
+                const char *text, struct task **out);
 
 /* Open (creating) the state dir: ctx->statefd, or -1 after reporting the error. */
 int ctx_open_state(struct ctx *ctx);
@@ -92,6 +131,12 @@ int exit_for_queue_error(int queue_rc);
 struct queue;
 int ctx_queue(struct ctx *ctx, int write, unsigned flags, struct queue **q, char **cause);
 
+/*
+ * A prompt from standard input: at most TASK_PROMPT_MAX bytes plus one (so task_prompt_check
+ * can say it is too long), trailing newlines dropped.  Caller frees; NULL on a read error.
+ */
+char *read_prompt_stdin(size_t *len);
+
 /* Resolve the state dir path (without opening it): ctx->state_dir, or NULL after an error. */
 const char *ctx_state_path(struct ctx *ctx);
 
@@ -100,5 +145,15 @@ const char *ctx_state_path(struct ctx *ctx);
  * A failure to log is a warning, never a failed command.  Does nothing under --dry-run.
  */
 void log_event(struct ctx *ctx, const char *event, struct cJSON *ev);
+
+/*
+ * Queue a task for every enabled schedule that is due at now (cmd-schedule.c): a no-op costing
+ * one failed openat without schedules.json, and one read without a lock when nothing is due;
+ * else, under the data lock, each due schedule whose last task is no longer pending, claimed or
+ * running gets one task, and every due schedule's next_run moves past now.  Does nothing under
+ * --dry-run.  ctx's state dir must be open.  Returns how many tasks were queued, or a
+ * queue_error code with *cause (caller frees).
+ */
+int schedule_tick(struct ctx *ctx, int64_t now, char **cause);
 
 #endif

@@ -12,24 +12,6 @@
 #include "queue/queue.h"
 #include "queue/timefmt.h"
 
-/* Read the prompt from stdin, at most TASK_PROMPT_MAX bytes plus one to notice more. */
-static char *read_stdin(size_t *len)
-{
-	char *buf = malloc(TASK_PROMPT_MAX + 2);
-	if (!buf)
-		return NULL;
-	size_t n = fread(buf, 1, TASK_PROMPT_MAX + 1, stdin);
-	if (ferror(stdin)) {
-		free(buf);
-		return NULL;
-	}
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 static int add_meta(cJSON *meta, const char *kv, const struct cmd *self)
 {
 	const char *eq = strchr(kv, '=');
@@ -82,6 +64,7 @@ int cmd_add(struct ctx *ctx, int argc, char **argv)
 	const char *model = NULL, *source = "cli", *why;
 	unsigned long after = 0;
 	int64_t now = time_now_ms(), eligible_at = 0, delay;
+	int timed = 0;                  /* --at or --delay seen */
 	cJSON *meta = cJSON_CreateObject();
 	char *prompt = NULL, *cause = NULL, *end;
 	struct queue *q = NULL;
@@ -123,8 +106,8 @@ int cmd_add(struct ctx *ctx, int argc, char **argv)
 			}
 			break;
 		case 'T':
-			if (eligible_at || time_parse(optarg, &eligible_at) < 0) {
-				errorf(eligible_at ? "--at and --delay exclude each other"
+			if (timed++ || time_parse(optarg, &eligible_at) < 0) {
+				errorf(timed > 1 ? "--at and --delay exclude each other"
 				                   : "invalid --at '%s': an RFC 3339 time such as 2026-11-25T02:00:00Z",
 				       optarg);
 				rc = EXIT_DATAERR;
@@ -132,8 +115,8 @@ int cmd_add(struct ctx *ctx, int argc, char **argv)
 			}
 			break;
 		case 'D':
-			if (eligible_at || config_parse_duration(optarg, &delay) < 0) {
-				errorf(eligible_at ? "--at and --delay exclude each other"
+			if (timed++ || config_parse_duration(optarg, &delay) < 0) {
+				errorf(timed > 1 ? "--at and --delay exclude each other"
 				                   : "invalid --delay '%s': a duration such as 90s, 15m or 2h", optarg);
 				rc = EXIT_DATAERR;
 				goto out;
@@ -156,7 +139,7 @@ int cmd_add(struct ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (strcmp(argv[optind], "-") == 0) {
-		if (!(prompt = read_stdin(&len))) {
+		if (!(prompt = read_prompt_stdin(&len))) {
 			errorf("cannot read the prompt from standard input: %s", strerror(errno));
 			rc = EXIT_FAILURE_RUNTIME;
 			goto out;

@@ -22,18 +22,22 @@
 #include "queue/history.h"
 #include "queue/lock.h"
 #include "queue/queue.h"
+#include "queue/statedir.h"
 #include "queue/timefmt.h"
 
 #define SNAPSHOT_FILE_MAX (1 << 20)
 
 struct check {
 	struct ctx *ctx;
+	struct check_result *out;
 	int exit_code;              /* --exit-code */
 	const char *snapshot_file;  /* --snapshot */
 	int64_t now;
 	struct snapshot snap;
 	struct policy_budget budget;  /* READY hand-outs in the windows, from the history log */
 	int local_seconds;            /* now as local time of day */
+	enum policy_reason last_reason; /* the previous decision's, from LAST_DECISION_FILE */
+	char last_limit[SNAPSHOT_NAME_MAX];
 };
 
 /* The TTL watchdog: a holder never outlives its lock (DESIGN 6). */
@@ -104,9 +108,8 @@ static int answer_lock_held(struct check *c, const struct lock_holder *h)
 	if (h->expires_at)
 		add_time(line, "retry_after", h->expires_at);
 	add_time(line, "decided_at", c->now);
-	int rc = print_json_line(line);
-	cJSON_Delete(line);
-	return rc < 0 ? EXIT_FAILURE_RUNTIME : decision_exit(c, POLICY_DEFERRED, REASON_LOCK_HELD);
+	*c->out = (struct check_result){ .line = line, .status = POLICY_DEFERRED, .reason = REASON_LOCK_HELD };
+	return decision_exit(c, POLICY_DEFERRED, REASON_LOCK_HELD);
 }
 
 static int load_snapshot_file(struct check *c, char **cause)
@@ -139,19 +142,59 @@ static int load_snapshot_file(struct check *c, char **cause)
 static void take_snapshot(struct check *c)
 {
 	const struct config *cfg = c->ctx->cfg;
+	const struct policy_config *p = &cfg->policy;
 	struct probe_request req = {
 		.statefd = c->ctx->statefd,
-		.cpu = cfg->policy.max_cpu_percent > 0,
-		.mem = cfg->policy.min_mem_available_percent > 0,
+		.cpu = p->max_cpu_percent > 0,
+		.mem = p->min_mem_available_percent > 0,
 		.load = true,                       /* ~6 us, and always reported */
-		.disk = cfg->policy.min_disk_free_percent > 0,
+		.disk = p->min_disk_free_percent > 0,
 		.sessions = cfg->nsources > 0,
+		.psi = p->max_cpu_pressure > 0 || p->max_memory_pressure > 0 || p->max_io_pressure > 0,
 		.cpu_sample_ms = cfg->cpu_sample_ms,
 		.cpu_max_age_ms = cfg->cpu_max_age_ms,
 		.sources = cfg->probe_sources,
 		.nsources = cfg->nsources,
+		.limits = cfg->probe_limits,
+		.nlimits = cfg->nlimits,
 	};
 	probe_snapshot(&req, &c->snap);
+}
+
+/*
+ * The previous decision's reason, for the resume margin (policy.h: no flapping).  One line,
+ * "v1 REASON [LIMIT]", replaced atomically after every READY or DEFERRED decision that is not
+ * a dry run; NO_TASKS leaves it alone.  Missing or unreadable: no previous deferral.
+ */
+#define LAST_DECISION_FILE "last-decision"
+
+static void read_last_decision(struct check *c)
+{
+	char *text = NULL, name[32] = "", limit[SNAPSHOT_NAME_MAX] = "";
+	size_t len;
+	if (statedir_read(c->ctx->statefd, LAST_DECISION_FILE, 256, &text, &len) < 0)
+		return;
+	if (sscanf(text, "v1 %31s %47s", name, limit) >= 1)
+		for (int r = REASON_NONE + 1; r < REASON__COUNT; r++)
+			if (strcmp(policy_reason_name((enum policy_reason)r), name) == 0) {
+				c->last_reason = (enum policy_reason)r;
+				snprintf(c->last_limit, sizeof c->last_limit, "%s", limit);
+			}
+	free(text);
+}
+
+static void write_last_decision(const struct check *c, const struct policy_decision *d)
+{
+	char line[128];
+	const char *limit = d->reason == REASON_CUSTOM_LIMIT && d->limit ? d->limit : "";
+	if (c->ctx->dry_run || d->status == POLICY_NO_TASKS)
+		return;
+	int n = snprintf(line, sizeof line, "v1 %s%s%s\n",
+	                 d->reason == REASON_NONE ? "none" : policy_reason_name(d->reason),
+	                 *limit ? " " : "", limit);
+	if (n > 0 && (size_t)n < sizeof line && (d->reason != c->last_reason ||
+	                                        strcmp(limit, c->last_limit) != 0))
+		statedir_replace(c->ctx->statefd, LAST_DECISION_FILE, line, (size_t)n, 0);
 }
 
 struct budget_scan {
@@ -208,6 +251,8 @@ static void view_context(const struct check *c, struct view *v)
 {
 	v->pv.budget = c->budget;
 	v->pv.local_seconds = c->local_seconds;
+	v->pv.last_reason = c->last_reason;
+	v->pv.last_limit = c->last_limit[0] ? c->last_limit : NULL;
 }
 
 /*
@@ -347,6 +392,11 @@ static int decide(struct check *c)
 	const char *code = "queue_unreadable";
 	int probed = c->snapshot_file != NULL, rc;
 
+	if (schedule_tick(ctx, c->now, &cause) < 0) {
+		warnf(ctx, "%s", cause);
+		free(cause);
+		cause = NULL;
+	}
 	if ((rc = ctx_queue(ctx, 0, 0, &q, &cause)) < 0)
 		goto fail;
 	queue_expire(q, c->now, NULL);          /* a read-only view: cannot fail */
@@ -357,8 +407,10 @@ static int decide(struct check *c)
 	}
 	if ((rc = fetch_top(c, q, &v, &top, &cause)) < 0)
 		goto fail;
-	if (top)
+	if (top) {
 		read_context(c);
+		read_last_decision(c);
+	}
 	view_context(c, &v);
 	/*
 	 * First without readings: NO_TASKS, or a deferral no reading can change (draining, no
@@ -380,10 +432,15 @@ static int decide(struct check *c)
 			goto fail;
 		}
 	}
-	cJSON *line = decision_line(c, &v, top, &d, probed);
-	rc = print_json_line(line) < 0 ? EXIT_FAILURE_RUNTIME : decision_exit(c, d.status, d.reason);
-	cJSON_Delete(line);
+	*c->out = (struct check_result){
+		.line = decision_line(c, &v, top, &d, probed),
+		.status = d.status,
+		.reason = d.reason,
+		.task_id = d.status == POLICY_READY ? top->id : 0,
+	};
+	rc = decision_exit(c, d.status, d.reason);
 	log_decision(c, &v, top, &d);
+	write_last_decision(c, &d);
 	view_release(&v);
 	task_free(top);
 	queue_free(q);
@@ -395,32 +452,15 @@ fail:
 	return check_error(exit_for_queue_error(rc), rc == QUEUE_ECORRUPT ? "queue_corrupt" : code, cause);
 }
 
-int cmd_check(struct ctx *ctx, int argc, char **argv)
+int check_cycle(struct ctx *ctx, const struct check_request *req, struct check_result *out)
 {
-	static const struct option opts[] = {
-		{ "exit-code", no_argument, NULL, 'e' },
-		{ "snapshot", required_argument, NULL, 'S' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const struct cmd *self = cmd_find("check");
-	struct check c = { .ctx = ctx };
+	struct check c = { .ctx = ctx, .out = out, .exit_code = req->exit_code,
+	                   .snapshot_file = req->snapshot_file };
 	struct lock *lock = NULL;
 	struct lock_holder holder;
 	char *cause = NULL;
-	int opt;
 
-	while ((opt = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'e': c.exit_code = 1; break;
-		case 'S': c.snapshot_file = optarg; break;
-		case 'n': ctx->dry_run = 1; break;
-		default: return usage_error(self, "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return usage_error(self, "unexpected argument '%s'", argv[optind]);
-
+	*out = (struct check_result){ 0 };
 	snapshot_init(&c.snap);
 	if (c.snapshot_file && load_snapshot_file(&c, &cause) < 0)
 		return check_error(EXIT_DATAERR, "bad_snapshot", cause);
@@ -440,5 +480,35 @@ int cmd_check(struct ctx *ctx, int argc, char **argv)
 		watchdog_disarm();
 		lock_release(lock);
 	}
+	return rc;
+}
+
+int cmd_check(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "exit-code", no_argument, NULL, 'e' },
+		{ "snapshot", required_argument, NULL, 'S' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd *self = cmd_find("check");
+	struct check_request req = { 0 };
+	struct check_result res;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'e': req.exit_code = 1; break;
+		case 'S': req.snapshot_file = optarg; break;
+		case 'n': ctx->dry_run = 1; break;
+		default: return usage_error(self, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error(self, "unexpected argument '%s'", argv[optind]);
+	int rc = check_cycle(ctx, &req, &res);
+	if (res.line && print_json_line(res.line) < 0)
+		rc = EXIT_FAILURE_RUNTIME;
+	cJSON_Delete(res.line);
 	return rc;
 }

@@ -217,7 +217,8 @@ int cmd_stats(struct ctx *ctx, int argc, char **argv)
 		counts[queue_entry(q, i)->status]++;
 	if (history_each(ctx->statefd, stats_line, &s) < 0)
 		warnf(ctx, "cannot read the history log '%s': %m", HISTORY_FILE);
-	qsort(s.durations, s.ndurations, sizeof *s.durations, compare_doubles);
+	if (s.ndurations)
+		qsort(s.durations, s.ndurations, sizeof *s.durations, compare_doubles);
 
 	cJSON *o = cJSON_CreateObject(), *tasks = cJSON_AddObjectToObject(o, "tasks");
 	for (int i = 0; i < TASK__STATUS_COUNT; i++)

@@ -22,35 +22,18 @@ static uint64_t oldest_claim(const struct queue *q)
 	return best ? best->id : 0;
 }
 
-int cmd_pop(struct ctx *ctx, int argc, char **argv)
+int pop_task(struct ctx *ctx, unsigned long id, struct task **out, size_t *pending)
 {
-	static const struct option opts[] = {
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const struct cmd *self = cmd_find("pop");
-	unsigned long id = 0;
 	struct queue *q = NULL;
-	char *cause = NULL, idbuf[TASK_ID_MAX], when[TIME_RFC3339_MAX];
-	int opt, rc;
+	struct task *t = NULL;
+	char *cause = NULL, idbuf[TASK_ID_MAX];
+	int rc;
 
-	while ((opt = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
-		if (opt != 'n')
-			return usage_error(self, "unknown option '%s'", argv[optind - 1]);
-		ctx->dry_run = 1;
-	}
-	if (argc - optind > 1)
-		return usage_error(self, "too many arguments");
-	if (optind < argc && task_id_parse(argv[optind], &id) < 0) {
-		errorf("invalid task id '%s' (expected T-NN)", argv[optind]);
-		return EXIT_DATAERR;
-	}
+	*out = NULL;
 	if (ctx_open_state(ctx) < 0)
 		return EXIT_FAILURE_RUNTIME;
 	if ((rc = ctx_queue(ctx, 1, 0, &q, &cause)) < 0)
 		return fail_cause(exit_for_queue_error(rc), cause);
-
-	struct task *t = NULL;
 	int64_t now = time_now_ms();
 	if (queue_expire(q, now, &cause) < 0) {
 		rc = fail_cause(EXIT_DATAERR, cause);
@@ -90,26 +73,57 @@ int cmd_pop(struct ctx *ctx, int argc, char **argv)
 		rc = fail_cause(exit_for_queue_error(rc), cause);
 		goto out;
 	}
-	size_t pending = 0;
+	*pending = 0;
 	for (size_t i = 0; i < queue_count(q); i++)
-		pending += queue_entry(q, i)->status == TASK_PENDING;
+		*pending += queue_entry(q, i)->status == TASK_PENDING;
+	cJSON *ev = cJSON_CreateObject();
+	cJSON_AddStringToObject(ev, "task_id", idbuf);
+	cJSON_AddStringToObject(ev, "from", "claimed");
+	cJSON_AddStringToObject(ev, "to", "running");
+	log_event(ctx, "pop", ev);
+	*out = t;
+	t = NULL;
+	rc = EXIT_OK;
+out:
+	task_free(t);
+	queue_free(q);
+	return rc;
+}
 
+int cmd_pop(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd *self = cmd_find("pop");
+	unsigned long id = 0;
+	char idbuf[TASK_ID_MAX], when[TIME_RFC3339_MAX];
+	struct task *t;
+	size_t pending;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
+		if (opt != 'n')
+			return usage_error(self, "unknown option '%s'", argv[optind - 1]);
+		ctx->dry_run = 1;
+	}
+	if (argc - optind > 1)
+		return usage_error(self, "too many arguments");
+	if (optind < argc && task_id_parse(argv[optind], &id) < 0) {
+		errorf("invalid task id '%s' (expected T-NN)", argv[optind]);
+		return EXIT_DATAERR;
+	}
+	if ((rc = pop_task(ctx, id, &t, &pending)) != EXIT_OK)
+		return rc;
 	cJSON *line = cJSON_CreateObject();
-	cJSON_AddStringToObject(line, "id", idbuf);
+	cJSON_AddStringToObject(line, "id", task_id_format(t->id, idbuf));
 	cJSON_AddStringToObject(line, "status", "running");
 	cJSON_AddStringToObject(line, "prompt", t->prompt);
 	cJSON_AddStringToObject(line, "lease_expires_at", time_format(t->lease_expires_at, when));
 	cJSON_AddNumberToObject(line, "pending_count", (double)pending);
 	rc = print_json_line(line) < 0 ? EXIT_FAILURE_RUNTIME : EXIT_OK;
 	cJSON_Delete(line);
-
-	cJSON *ev = cJSON_CreateObject();
-	cJSON_AddStringToObject(ev, "task_id", idbuf);
-	cJSON_AddStringToObject(ev, "from", "claimed");
-	cJSON_AddStringToObject(ev, "to", "running");
-	log_event(ctx, "pop", ev);
-out:
 	task_free(t);
-	queue_free(q);
 	return rc;
 }

@@ -31,18 +31,103 @@ static void allowed_states(enum task_verb verb, char *buf, size_t size)
 		                        names[i]);
 }
 
-static int apply(struct ctx *ctx, struct task *t, enum task_verb verb, const char *text,
-                 int64_t now)
+static int apply(struct ctx *ctx, struct task *t, enum task_verb verb, const char *outcome,
+                 const char *text, int64_t now)
 {
 	struct task_backoff b = { ctx->cfg->backoff_min_ms, ctx->cfg->backoff_max_ms };
 	switch (verb) {
 	case TASK_VERB_DONE: return task_done(t, now, text);
-	case TASK_VERB_FAIL: return task_fail(t, now, "failed", text, &b);
+	case TASK_VERB_FAIL: return task_fail(t, now, outcome ? outcome : "failed", text, &b);
 	case TASK_VERB_RETRY: return task_retry(t, now);
 	case TASK_VERB_CANCEL: return task_cancel(t, now, text);
 	case TASK_VERB_SKIP: return task_skip(t, now);
 	}
 	return -1;
+}
+
+static const char *const verb_names[] = {
+	[TASK_VERB_DONE] = "done", [TASK_VERB_FAIL] = "fail", [TASK_VERB_RETRY] = "retry",
+	[TASK_VERB_CANCEL] = "cancel", [TASK_VERB_SKIP] = "skip",
+};
+
+int report_task(struct ctx *ctx, unsigned long id, enum task_verb verb, const char *outcome,
+                const char *text, struct task **out)
+{
+	const char *name = verb_names[verb];
+	char *cause = NULL, idbuf[TASK_ID_MAX], states[128];
+	struct queue *q = NULL;
+	struct task *t = NULL;
+	int rc;
+
+	*out = NULL;
+	if (ctx_open_state(ctx) < 0)
+		return EXIT_FAILURE_RUNTIME;
+	if ((rc = ctx_queue(ctx, 1, 0, &q, &cause)) < 0)
+		return fail_cause(exit_for_queue_error(rc), cause);
+
+	int64_t now = time_now_ms();
+	task_id_format(id, idbuf);
+	if (queue_expire(q, now, &cause) < 0) {
+		rc = fail_cause(EXIT_DATAERR, cause);
+		goto out;
+	}
+	if (!queue_find(q, id)) {
+		errorf(id <= queue_last_id(q) ? "%s is not in the queue any more (archived)" : "no task %s",
+		       idbuf);
+		rc = EXIT_DATAERR;
+		goto out;
+	}
+	if ((rc = queue_get(q, id, &t, &cause)) < 0) {
+		rc = fail_cause(exit_for_queue_error(rc), cause);
+		goto out;
+	}
+	enum task_status from = t->status;
+	int64_t started = t->started_at;
+	if (apply(ctx, t, verb, outcome, text, now) < 0) {
+		allowed_states(verb, states, sizeof states);
+		errorf("%s is %s; '%s' needs a task that is %s", idbuf, task_status_name(from), name,
+		       states);
+		rc = EXIT_DATAERR;
+		goto out;
+	}
+	/* Record it, then let dependants of a task that ended badly follow it at once. */
+	if ((rc = queue_put(q, t, &cause)) < 0 || queue_expire(q, now, &cause) < 0) {
+		rc = fail_cause(exit_for_queue_error(rc < 0 ? rc : QUEUE_EIO), cause);
+		goto out;
+	}
+	/* That may have moved t itself (a retried dependant of a task that cannot be done is
+	 * blocked again): report what is recorded, not what the verb alone made of it. */
+	const struct queue_entry *e = queue_find(q, id);
+	if (e && e->status != (uint8_t)t->status) {
+		struct task *moved = NULL;
+		if ((rc = queue_get(q, id, &moved, &cause)) < 0) {
+			rc = fail_cause(exit_for_queue_error(rc), cause);
+			goto out;
+		}
+		task_free(t);
+		t = moved;
+	}
+	if (!ctx->dry_run && (rc = queue_commit(q, &cause)) < 0) {
+		rc = fail_cause(exit_for_queue_error(rc), cause);
+		goto out;
+	}
+
+	cJSON *ev = cJSON_CreateObject();
+	cJSON_AddStringToObject(ev, "task_id", idbuf);
+	cJSON_AddStringToObject(ev, "from", task_status_name(from));
+	cJSON_AddStringToObject(ev, "to", task_status_name(t->status));
+	if ((verb == TASK_VERB_DONE || verb == TASK_VERB_FAIL) && from == TASK_RUNNING && started)
+		cJSON_AddNumberToObject(ev, "duration_ms", (double)(now - started));
+	if (text)
+		cJSON_AddStringToObject(ev, verb == TASK_VERB_DONE ? "result" : "reason", text);
+	log_event(ctx, name, ev);
+	*out = t;
+	t = NULL;
+	rc = EXIT_OK;
+out:
+	task_free(t);
+	queue_free(q);
+	return rc;
 }
 
 static int transition(struct ctx *ctx, int argc, char **argv, enum task_verb verb,
@@ -55,9 +140,8 @@ static int transition(struct ctx *ctx, int argc, char **argv, enum task_verb ver
 	};
 	const struct cmd *self = cmd_find(argv[0]);
 	const char *text = NULL, *why;
-	char *cause = NULL, idbuf[TASK_ID_MAX], states[128], when[TIME_RFC3339_MAX];
-	struct queue *q = NULL;
-	struct task *t = NULL;
+	char idbuf[TASK_ID_MAX], when[TIME_RFC3339_MAX];
+	struct task *t;
 	unsigned long id;
 	int opt, rc;
 
@@ -82,66 +166,19 @@ static int transition(struct ctx *ctx, int argc, char **argv, enum task_verb ver
 	}
 	if (text && !*text)
 		text = NULL;
-	if (ctx_open_state(ctx) < 0)
-		return EXIT_FAILURE_RUNTIME;
-	if ((rc = ctx_queue(ctx, 1, 0, &q, &cause)) < 0)
-		return fail_cause(exit_for_queue_error(rc), cause);
-
-	int64_t now = time_now_ms();
-	task_id_format(id, idbuf);
-	if (queue_expire(q, now, &cause) < 0) {
-		rc = fail_cause(EXIT_DATAERR, cause);
-		goto out;
-	}
-	if (!queue_find(q, id)) {
-		errorf(id <= queue_last_id(q) ? "%s is not in the queue any more (archived)" : "no task %s",
-		       idbuf);
-		rc = EXIT_DATAERR;
-		goto out;
-	}
-	if ((rc = queue_get(q, id, &t, &cause)) < 0) {
-		rc = fail_cause(exit_for_queue_error(rc), cause);
-		goto out;
-	}
-	enum task_status from = t->status;
-	int64_t started = t->started_at;
-	if (apply(ctx, t, verb, text, now) < 0) {
-		allowed_states(verb, states, sizeof states);
-		errorf("%s is %s; '%s' needs a task that is %s", idbuf, task_status_name(from), argv[0],
-		       states);
-		rc = EXIT_DATAERR;
-		goto out;
-	}
-	/* Record it, then let dependants of a task that ended badly follow it at once. */
-	if ((rc = queue_put(q, t, &cause)) < 0 || queue_expire(q, now, &cause) < 0 ||
-	    (!ctx->dry_run && (rc = queue_commit(q, &cause)) < 0)) {
-		rc = fail_cause(exit_for_queue_error(rc < 0 ? rc : QUEUE_EIO), cause);
-		goto out;
-	}
-
+	if ((rc = report_task(ctx, id, verb, NULL, text, &t)) != EXIT_OK)
+		return rc;
 	cJSON *line = cJSON_CreateObject();
-	cJSON_AddStringToObject(line, "id", idbuf);
+	cJSON_AddStringToObject(line, "id", task_id_format(t->id, idbuf));
 	cJSON_AddStringToObject(line, "status", task_status_name(t->status));
 	cJSON_AddNumberToObject(line, "retries", t->retries);
-	if (t->status == TASK_PENDING && t->eligible_at > now)
+	if (t->status == TASK_PENDING && t->eligible_at > time_now_ms())
 		cJSON_AddStringToObject(line, "eligible_at", time_format(t->eligible_at, when));
 	if (t->blocked_reason && t->status == TASK_BLOCKED)
 		cJSON_AddStringToObject(line, "blocked_reason", t->blocked_reason);
 	rc = print_json_line(line) < 0 ? EXIT_FAILURE_RUNTIME : EXIT_OK;
 	cJSON_Delete(line);
-
-	cJSON *ev = cJSON_CreateObject();
-	cJSON_AddStringToObject(ev, "task_id", idbuf);
-	cJSON_AddStringToObject(ev, "from", task_status_name(from));
-	cJSON_AddStringToObject(ev, "to", task_status_name(t->status));
-	if ((verb == TASK_VERB_DONE || verb == TASK_VERB_FAIL) && from == TASK_RUNNING && started)
-		cJSON_AddNumberToObject(ev, "duration_ms", (double)(now - started));
-	if (text)
-		cJSON_AddStringToObject(ev, verb == TASK_VERB_DONE ? "result" : "reason", text);
-	log_event(ctx, argv[0], ev);
-out:
 	task_free(t);
-	queue_free(q);
 	return rc;
 }
 

@@ -20,7 +20,7 @@ const struct cmd commands[] = {
 	  "  --exit-code       exit 0 READY, 3 NO_TASKS, 75 DEFERRED, 2 lock held\n"
 	  "  --snapshot FILE   decide on the readings in FILE (the output of 'governor probe')\n"
 	  "                    instead of probing; with -n nothing changes\n"
-	  "  -n, --dry-run     decide, but claim nothing, log nothing and take no lock\n" },
+	  "  -n, --dry-run     decide, but claim nothing, log nothing and take no lock\n", 0 },
 	{ "add", NULL, cmd_add,
 	  "[--priority N|low|normal|high] [--model M] [--source S] [--meta K=V]... [--after ID] [--at TIME|--delay DUR] [--max-retries N] [--json] PROMPT|-",
 	  "queue a task and print its id",
@@ -35,55 +35,83 @@ const struct cmd commands[] = {
 	  "  --max-retries N   failed attempts before the task is blocked (default: policy.max_retries)\n"
 	  "  --json            print the new task as JSON instead of its id\n"
 	  "  -n, --dry-run     validate and print, but do not queue\n"
-	  "  PROMPT            the task; '-' reads it from standard input (trailing newlines dropped)\n" },
+	  "  PROMPT            the task; '-' reads it from standard input (trailing newlines dropped)\n", 0 },
 	{ "pop", NULL, cmd_pop, "[-n] [ID]",
 	  "confirm a claimed task was spawned: it becomes running under a lease",
 	  "  ID                the claimed task (default: the oldest claim)\n"
-	  "  -n, --dry-run     print what would happen, change nothing\n" },
+	  "  -n, --dry-run     print what would happen, change nothing\n", 0 },
 	{ "done", NULL, cmd_done, "[-n] [--result TEXT] ID",
 	  "report that a task finished well",
 	  "  --result TEXT     what it produced, kept on the task\n"
 	  "  -n, --dry-run     print what would happen, change nothing\n"
-	  "  A pending, claimed or running task can be marked done.\n" },
+	  "  A pending, claimed or running task can be marked done.\n", 0 },
 	{ "fail", NULL, cmd_fail, "[-n] [--reason TEXT] ID",
 	  "report a failed attempt: retried after a backoff, blocked after max_retries",
 	  "  --reason TEXT     why it failed, kept with the attempt\n"
 	  "  -n, --dry-run     print what would happen, change nothing\n"
-	  "  A claimed or running task can fail.\n" },
+	  "  A claimed or running task can fail.\n", 0 },
 	{ "retry", NULL, cmd_retry, "[-n] ID", "make a blocked, cancelled or skipped task pending again, retries 0",
-	  "  -n, --dry-run     print what would happen, change nothing\n" },
+	  "  -n, --dry-run     print what would happen, change nothing\n", 0 },
 	{ "cancel", NULL, cmd_cancel, "[-n] [--reason TEXT] ID", "cancel a task that has not finished",
 	  "  --reason TEXT     why\n"
-	  "  -n, --dry-run     print what would happen, change nothing\n" },
+	  "  -n, --dry-run     print what would happen, change nothing\n", 0 },
 	{ "skip", NULL, cmd_skip, "[-n] ID", "skip a pending, claimed or blocked task for good",
-	  "  -n, --dry-run     print what would happen, change nothing\n" },
+	  "  -n, --dry-run     print what would happen, change nothing\n", 0 },
 	{ "list", "status", cmd_list, "[--all] [--status S] [--json]",
 	  "the queue as a table, or JSON",
 	  "  -a, --all         include done, cancelled and skipped tasks\n"
 	  "  --status S        only tasks in state S (pending, claimed, running, done, blocked,\n"
 	  "                    cancelled, skipped)\n"
-	  "  --json            a JSON array of tasks\n" },
+	  "  --json            a JSON array of tasks\n", 0 },
 	{ "show", NULL, cmd_show, "[--json] ID", "one task in full, with every attempt",
-	  "  --json            the task as JSON\n" },
+	  "  --json            the task as JSON\n", 0 },
 	{ "probe", NULL, cmd_probe, "", "print the current readings (a snapshot) as JSON",
-	  "  The output can be saved and replayed with 'governor check --snapshot FILE'.\n" },
+	  "  The output can be saved and replayed with 'governor check --snapshot FILE'.\n", 0 },
 	{ "config", NULL, cmd_config, "[--check]", "print the effective config with the origin of each value",
-	  "  --check           only validate: exit 0 when valid, 78 naming file and line when not\n" },
+	  "  --check           only validate: exit 0 when valid, 78 naming file and line when not\n", 0 },
 	{ "import", NULL, cmd_import, "[-n] FILE",
 	  "add the tasks of a legacy pending_tasks.json array (FILE is left untouched)",
 	  "  FILE              a JSON array of {prompt, priority, added_at, metadata}; '-' for stdin\n"
-	  "  -n, --dry-run     validate and count, add nothing\n" },
+	  "  -n, --dry-run     validate and count, add nothing\n", 0 },
+	{ "run", NULL, cmd_run, "[--wait] [--timeout DUR] [--grace DUR] [--exit-code] [-n] -- CMD [ARG...]",
+	  "one heartbeat: check, and on READY pop the task and start CMD for it, detached",
+	  "  CMD [ARG...]      run without a shell; an argument that is exactly {id}, {prompt},\n"
+	  "                    {model} or {fallback_model} is replaced by that value; the same\n"
+	  "                    values are in GOVERNOR_TASK_ID, GOVERNOR_PROMPT, GOVERNOR_MODEL and\n"
+	  "                    GOVERNOR_FALLBACK_MODEL; output goes to logs/T-NN.log\n"
+	  "  --wait            wait for CMD; exit 0 when it was recorded done, 1 otherwise\n"
+	  "  --timeout DUR     stop CMD after DUR (SIGTERM to its process group, then SIGKILL\n"
+	  "                    after --grace, default 10s) and record fail \"timeout\"\n"
+	  "  --exit-code       as for check: 0 READY, 3 NO_TASKS, 75 DEFERRED, 2 lock held\n"
+	  "  -n, --dry-run     decide only: claim nothing, start nothing\n"
+	  "  Prints the decision line; on READY it carries \"pid\" (CMD's) and \"log\".\n"
+	  "  CMD exiting 0 is recorded as done, anything else as fail with the log's tail.\n", 0 },
+	{ "logs", NULL, cmd_logs, "[-f] ID", "the output of a task started by run",
+	  "  -f, --follow      keep printing while the task runs\n", 0 },
 	{ "log", NULL, cmd_log, "[-n N] [--json]", "the last decisions and transitions from the history log",
 	  "  -n, --lines N     how many (default 20)\n"
-	  "  --json            the raw JSON lines\n" },
+	  "  --json            the raw JSON lines\n", 0 },
 	{ "stats", NULL, cmd_stats, "[--window DUR] [--json]",
 	  "tasks per state, success rate, run times and deferrals by reason",
 	  "  --window DUR      how far back the history counts (default 24h)\n"
-	  "  --json            one JSON object\n" },
+	  "  --json            one JSON object\n", 0 },
 	{ "archive", NULL, cmd_archive, "[--older-than DUR]",
 	  "move finished tasks to archive/YYYY-MM.jsonl now",
-	  "  --older-than DUR  finished at least this long ago (default: policy.archive_days; 0 = all)\n" },
-	{ "help", NULL, cmd_help, "[COMMAND]", "help for governor or for one command", "" },
+	  "  --older-than DUR  finished at least this long ago (default: policy.archive_days; 0 = all)\n", 0 },
+	{ "schedule", NULL, cmd_schedule, "add|list|rm|enable|disable|run [ARGS]",
+	  "recurring tasks: check queues each schedule's prompt when it is due",
+	  "  add NAME (--every DUR | --cron EXPR | --manual) [-p P] [-m M] [--disabled] [--json] PROMPT|-\n"
+	  "                    add a schedule; NAME: 1-64 of A-Z a-z 0-9 _ -; DUR at least 1m;\n"
+	  "                    EXPR: 'minute hour day-of-month month day-of-week' in local time,\n"
+	  "                    or @hourly, @daily, @weekly, @monthly, @yearly\n"
+	  "  list [--json]     every schedule with its rule, next and last run, runs, last task\n"
+	  "  rm NAME           remove a schedule (tasks it queued stay)\n"
+	  "  enable NAME       resume: the next run is the first after now\n"
+	  "  disable NAME      pause: check queues nothing for it\n"
+	  "  run NAME          queue one task now, whatever the rule, and print its id; exit 65\n"
+	  "                    while the schedule's last task is pending, claimed or running\n",
+	  CMD_OWN_HELP },
+	{ "help", NULL, cmd_help, "[COMMAND]", "help for governor or for one command", "", 0 },
 };
 const size_t ncommands = sizeof commands / sizeof commands[0];
 
@@ -269,4 +297,21 @@ int ctx_queue(struct ctx *ctx, int write, unsigned flags, struct queue **q, char
 	if (rc == QUEUE_OK)
 		queue_set_options(*q, &o);
 	return rc;
+}
+
+char *read_prompt_stdin(size_t *len)
+{
+	char *buf = malloc(TASK_PROMPT_MAX + 2);
+	if (!buf)
+		return NULL;
+	size_t n = fread(buf, 1, TASK_PROMPT_MAX + 1, stdin);
+	if (ferror(stdin)) {
+		free(buf);
+		return NULL;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	*len = n;
+	return buf;
 }

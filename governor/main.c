@@ -105,7 +105,9 @@ int main(int argc, char **argv)
 		errorf("unknown command '%s' (see 'governor --help')", sub_argv[0]);
 		return EXIT_USAGE;
 	}
-	if (wants_help(sub_argc, sub_argv)) {
+	/* `schedule add --help` is the subcommand's help; `schedule --help` still comes here. */
+	if (wants_help(sub_argc, sub_argv) &&
+	    !((cmd->flags & CMD_OWN_HELP) && sub_argc > 1 && sub_argv[1][0] != '-')) {
 		cmd_usage(cmd, stdout);
 		return fflush(stdout) == 0 ? EXIT_OK : EXIT_FAILURE_RUNTIME;
 	}
