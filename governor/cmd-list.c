@@ -91,7 +91,6 @@ int cmd_list(struct ctx *ctx, int argc, char **argv)
 		return rc;
 
 	size_t n = queue_count(q), counts[TASK__STATUS_COUNT] = { 0 };
-	cJSON *arr = json ? cJSON_CreateArray() : NULL;
 	char *cause = NULL;
 	int64_t now = time_now_ms();
 	int header = 0;
@@ -106,32 +105,42 @@ int cmd_list(struct ctx *ctx, int argc, char **argv)
 			printf(", %zu cancelled, %zu skipped", counts[TASK_CANCELLED], counts[TASK_SKIPPED]);
 		putchar('\n');
 	}
+	if (json)
+		fputc('[', stdout);
 	for (size_t i = 0; i < n && rc == EXIT_OK; i++) {
 		const struct queue_entry *e = queue_entry(q, i);
 		struct task *t;
-		char id[TASK_ID_MAX], when[16];
+		char id[TASK_ID_MAX], when[16], *text;
+		size_t len;
 		if (!shown(e, all, status))
 			continue;
+		if (json) {
+			/* The stored lines are the tasks' JSON already: no parse, no print. */
+			if ((rc = queue_get_json(q, e->id, &text, &len, &cause)) < 0) {
+				rc = fail_cause(exit_for_queue_error(rc), cause);
+				break;
+			}
+			if (header++)
+				fputc(',', stdout);
+			fwrite(text, 1, len, stdout);
+			free(text);
+			continue;
+		}
 		if ((rc = queue_get(q, e->id, &t, &cause)) < 0) {
 			rc = fail_cause(exit_for_queue_error(rc), cause);
 			break;
 		}
-		if (json) {
-			cJSON_AddItemToArray(arr, task_to_json(t));
-		} else {
-			if (!header++)
-				printf("%-7s %-9s %4s %5s  %s\n", "ID", "STATUS", "PRI", "AGE", "DESCRIPTION");
-			age(t->added_at, now, when, sizeof when);
-			printf("%-7s %-9s %4d %5s  ", task_id_format(t->id, id), task_status_name(t->status),
-			       t->priority, when);
-			print_prompt_cell(t->prompt);
-			putchar('\n');
-		}
+		if (!header++)
+			printf("%-7s %-9s %4s %5s  %s\n", "ID", "STATUS", "PRI", "AGE", "DESCRIPTION");
+		age(t->added_at, now, when, sizeof when);
+		printf("%-7s %-9s %4d %5s  ", task_id_format(t->id, id), task_status_name(t->status),
+		       t->priority, when);
+		print_prompt_cell(t->prompt);
+		putchar('\n');
 		task_free(t);
 	}
-	if (json && rc == EXIT_OK && print_json_line(arr) < 0)
-		rc = EXIT_FAILURE_RUNTIME;
-	cJSON_Delete(arr);
+	if (json && rc == EXIT_OK)
+		fputs("]\n", stdout);
 	queue_free(q);
 	return rc;
 }

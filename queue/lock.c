@@ -124,6 +124,16 @@ static int fail(char **cause, const char *what)
 	return LOCK_ERROR;
 }
 
+/* An open of `name` that statedir_openat refused or could not do: say why and how to fix it. */
+static int fail_open(int dirfd, const char *name, char **cause)
+{
+	char buf[400], why[200];
+	snprintf(buf, sizeof buf, "cannot open decision lock '%s': %s", name,
+	         statedir_why(dirfd, name, errno, why, sizeof why));
+	*cause = strdup(buf);
+	return LOCK_ERROR;
+}
+
 static int acquired(int fd, struct lock **out, char **cause)
 {
 	struct lock *l = malloc(sizeof *l);
@@ -145,7 +155,7 @@ static int break_lock(int dirfd, int stale, int64_t ttl_ms, struct lock **out, c
 
 	bfd = statedir_openat(dirfd, LOCK_BREAK_FILE, O_RDWR | O_CREAT);
 	if (bfd < 0)
-		return fail(cause, "open the breaker of");
+		return fail_open(dirfd, LOCK_BREAK_FILE, cause);
 	if (flock(bfd, LOCK_EX | LOCK_NB) < 0)
 		goto out;                       /* someone else is breaking it right now */
 	if (!same_file(dirfd, LOCK_FILE, stale))
@@ -180,7 +190,7 @@ int lock_acquire(int dirfd, int64_t ttl_ms, struct lock **out, struct lock_holde
 	for (int attempt = 0; attempt < 8; attempt++) {
 		int fd = statedir_openat(dirfd, LOCK_FILE, O_RDWR | O_CREAT);
 		if (fd < 0)
-			return fail(cause, errno == ELOOP ? "open (a symbolic link is refused)" : "open");
+			return fail_open(dirfd, LOCK_FILE, cause);
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			if (!same_file(dirfd, LOCK_FILE, fd)) {
 				close(fd);          /* replaced between open and flock: try the new one */

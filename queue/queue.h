@@ -72,7 +72,9 @@ struct queue_entry {
 	int32_t retries, max_retries;
 	uint8_t status;          /* enum task_status */
 	uint8_t has_model;
-	uint8_t reserved[6];
+	uint8_t view_changed;    /* in memory only: a read-only queue_expire changed this entry */
+	uint8_t reserved;
+	uint32_t crc;            /* CRC-32 of the line: a line changed in place is noticed */
 };
 
 struct queue;
@@ -87,6 +89,12 @@ void queue_set_options(struct queue *q, const struct queue_options *o);
 
 /* Flags for queue_begin. */
 #define QUEUE_APPEND_ONLY 1u   /* only queue_add will be used: do not load the entries */
+
+/*
+ * Whether JSON text has a NUL character inside a string (an escaped \u0000, or a raw NUL byte):
+ * cJSON would end the string there, so such text must be refused, not read cut short.
+ */
+int queue_json_has_nul(const char *text, size_t len);
 
 int queue_load(int dirfd, struct queue **out, char **cause);
 int queue_begin(int dirfd, unsigned flags, struct queue **out, char **cause);
@@ -105,6 +113,13 @@ unsigned long queue_archived_count(const struct queue *q);
  * 0 with *out (caller frees with task_free), or QUEUE_ENOENT / QUEUE_ECORRUPT / QUEUE_EIO.
  */
 int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause);
+
+/*
+ * The task behind an entry as one line of JSON text (malloc'd, NUL-terminated, without a
+ * newline; caller frees): the stored line itself when nothing has changed it since, so listing
+ * many tasks costs a read, not a parse and a print.  Same errors as queue_get.
+ */
+int queue_get_json(struct queue *q, uint64_t id, char **out, size_t *len, char **cause);
 
 /* Stage t (borrowed; serialised at once) as the task's new version.  Write transactions only. */
 int queue_put(struct queue *q, const struct task *t, char **cause);

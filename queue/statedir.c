@@ -103,6 +103,29 @@ fail:;
 	return -1;
 }
 
+char *statedir_why(int dirfd, const char *name, int err, char *buf, size_t size)
+{
+	struct stat st;
+	if (err == ELOOP) {
+		snprintf(buf, size, "it is a symbolic link, which governor does not follow; remove it");
+	} else if ((err == EPERM || err == EINVAL) &&
+	           fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (!S_ISREG(st.st_mode))
+			snprintf(buf, size, "it is not a regular file; remove it");
+		else if (st.st_uid != geteuid())
+			snprintf(buf, size, "owned by uid %u, not by you (uid %u); fix with: chown %u %s",
+			         (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), name);
+		else if (st.st_mode & 022)
+			snprintf(buf, size, "writable by group or others (mode %03o); fix with: chmod 600 %s",
+			         (unsigned)(st.st_mode & 0777), name);
+		else
+			snprintf(buf, size, "%s", strerror(err));
+	} else {
+		snprintf(buf, size, "%s", strerror(err));
+	}
+	return buf;
+}
+
 int statedir_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;

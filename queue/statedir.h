@@ -20,6 +20,14 @@ int statedir_open(const char *path, int create, char **cause);
  */
 int statedir_openat(int dirfd, const char *name, int flags);
 
+/*
+ * Why statedir_openat(dirfd, name, ...) failed with err, for a message: for a refusal, who owns
+ * the file or what its mode is and the command that fixes it ("owned by uid 65534, not by you
+ * (uid 1000); fix with: chown 1000 queue.jsonl"), "a symbolic link, which governor does not
+ * follow; remove it", "not a regular file"; else strerror(err).  Returns buf.
+ */
+char *statedir_why(int dirfd, const char *name, int err, char *buf, size_t size);
+
 #define STATEDIR_DURABLE 1u  /* fsync the file and the directory */
 #define STATEDIR_BACKUP 2u   /* keep the previous version as "<name>.bak" (a hard link: no copy) */
 

@@ -33,7 +33,8 @@
 
 #define REINDEX_BYTES (64 * 1024)          /* rewrite the index when the tail grows past this */
 #define COMPACT_MIN_BYTES (1024 * 1024)    /* never compact a journal smaller than this */
-#define LINE_MAX_BYTES ((size_t)8 << 20)   /* no task line is longer (prompt 64 KiB, escaped) */
+#define LINE_MAX_BYTES ((size_t)8 << 20)
+#define CHANGED_IN_PLACE "the line was changed after it was indexed (edit the queue only through governor; removing queue.idx makes governor check every line again)"   /* no task line is longer (prompt 64 KiB, escaped) */
 
 struct queue {
 	int dirfd;                 /* borrowed */
@@ -123,7 +124,25 @@ static int64_t as_stored(int64_t ms)
 	return ms >= 0 ? ms - ms % 1000 : ms - (1000 + ms % 1000) % 1000;
 }
 
-static struct queue_entry entry_of(const struct task *t, uint64_t offset, size_t length)
+/* CRC-32 (IEEE 802.3, reflected), to notice a journal line edited in place. */
+static uint32_t crc32_of(const char *p, size_t len)
+{
+	static uint32_t table[256];
+	if (!table[1])
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+			table[i] = c;
+		}
+	uint32_t c = 0xFFFFFFFFu;
+	for (size_t i = 0; i < len; i++)
+		c = table[(c ^ (unsigned char)p[i]) & 0xFF] ^ (c >> 8);
+	return c ^ 0xFFFFFFFFu;
+}
+
+static struct queue_entry entry_of(const struct task *t, uint64_t offset, const char *line,
+                                   size_t length)
 {
 	struct queue_entry e = {
 		.id = t->id,
@@ -140,6 +159,7 @@ static struct queue_entry entry_of(const struct task *t, uint64_t offset, size_t
 		.max_retries = t->max_retries,
 		.status = (uint8_t)t->status,
 		.has_model = t->model != NULL,
+		.crc = crc32_of(line, length),
 	};
 	return e;
 }
@@ -299,7 +319,7 @@ static int replay(struct queue *q, uint64_t size, char **cause)
 				rc = corrupt(cause, off, line_no, why ? why : "invalid task");
 				free(why);
 			} else {
-				struct queue_entry e = entry_of(t, off, llen);
+				struct queue_entry e = entry_of(t, off, buf + pos, llen);
 				if (t->id > q->last_id)
 					q->last_id = t->id;
 				task_free(t);
@@ -561,7 +581,9 @@ int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause)
 			return set_cause(cause, QUEUE_EIO, "cannot read queue '%s': %s", QUEUE_JOURNAL,
 			                 strerror(errno));
 		}
-		*out = parse_task(buf, e->length, &why);
+		*out = crc32_of(buf, e->length) == e->crc ? parse_task(buf, e->length, &why) : NULL;
+		if (!*out && !why)
+			why = strdup(CHANGED_IN_PLACE);
 		free(buf);
 	}
 	if (!*out) {
@@ -580,6 +602,44 @@ int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause)
 			task_block(*out, q->expired_at, reason);
 		}
 	}
+	return QUEUE_OK;
+}
+
+int queue_get_json(struct queue *q, uint64_t id, char **out, size_t *len, char **cause)
+{
+	const struct queue_entry *e = queue_find(q, id);
+	if (!e)
+		return set_cause(cause, QUEUE_ENOENT, "no task T-%02llu", (unsigned long long)id);
+	if (e->view_changed || (e->offset >= q->jsize && q->lockfd >= 0)) {
+		struct task *t;
+		int rc = queue_get(q, id, &t, cause);
+		if (rc < 0)
+			return rc;
+		cJSON *j = task_to_json(t);
+		char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+		cJSON_Delete(j);
+		task_free(t);
+		if (!text)
+			return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+		*out = text;
+		*len = strlen(text);
+		return QUEUE_OK;
+	}
+	char *buf = malloc((size_t)e->length + 1);
+	if (!buf)
+		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+	if (statedir_pread_all(q->jfd, buf, e->length, e->offset) < 0) {
+		free(buf);
+		return set_cause(cause, QUEUE_EIO, "cannot read queue '%s': %s", QUEUE_JOURNAL,
+		                 strerror(errno));
+	}
+	buf[e->length] = '\0';
+	if (crc32_of(buf, e->length) != e->crc) {
+		free(buf);
+		return corrupt(cause, e->offset, 0, CHANGED_IN_PLACE);
+	}
+	*out = buf;
+	*len = e->length;
 	return QUEUE_OK;
 }
 
@@ -603,7 +663,7 @@ int queue_put(struct queue *q, const struct task *t, char **cause)
 		q->staged = grown;
 		q->staged_cap = cap;
 	}
-	struct queue_entry e = entry_of(t, q->jsize + q->staged_len, len);
+	struct queue_entry e = entry_of(t, q->jsize + q->staged_len, text, len);
 	memcpy(q->staged + q->staged_len, text, len);
 	q->staged[q->staged_len + len] = '\n';
 	q->staged_len += len + 1;
@@ -651,6 +711,7 @@ long queue_expire(struct queue *q, int64_t now, char **cause)
 				continue;
 			}
 			/* A read-only view: task_expire()'s rule on the entry alone. */
+			e->view_changed = 1;
 			if (e->status == TASK_RUNNING && ++e->retries >= e->max_retries) {
 				e->status = TASK_BLOCKED;
 				e->deadline = now;
@@ -681,6 +742,7 @@ long queue_expire(struct queue *q, int64_t now, char **cause)
 			} else {
 				e->status = TASK_BLOCKED;
 				e->deadline = now;
+				e->view_changed = 1;
 			}
 		}
 	}
