@@ -1,6 +1,7 @@
 #!/bin/sh
 # bench-core.sh [GOVERNOR]: the first benchmark (issue "core"): check on a 1,000-task queue
 # against the binary's own --version, in one hyperfine run, medians and ratios.
+# The full suite (all sizes, baselines, memory, concurrency, docs/bench.md) is run.sh.
 # Not part of ctest: timing belongs in a benchmark, never in a test.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
