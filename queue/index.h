@@ -16,7 +16,7 @@
 #include "queue/timefmt.h"
 
 #define INDEX_MAGIC "GOVIDX1\n"
-#define INDEX_VERSION 3
+#define INDEX_VERSION 4
 
 struct index_header {
 	char magic[8];

@@ -74,7 +74,7 @@ struct queue_entry {
 	uint8_t has_model;
 	uint8_t view_changed;    /* in memory only: a read-only queue_expire changed this entry */
 	uint8_t reserved;
-	uint32_t crc;            /* CRC-32 of the line: a line changed in place is noticed */
+	uint32_t sum;            /* checksum of the line: a line changed in place is noticed */
 };
 
 struct queue;

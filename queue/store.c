@@ -124,21 +124,26 @@ static int64_t as_stored(int64_t ms)
 	return ms >= 0 ? ms - ms % 1000 : ms - (1000 + ms % 1000) % 1000;
 }
 
-/* CRC-32 (IEEE 802.3, reflected), to notice a journal line edited in place. */
-static uint32_t crc32_of(const char *p, size_t len)
+/*
+ * A 32-bit checksum of a line, to notice one edited in place.  Not CRC-32: a byte-at-a-time
+ * CRC cost 3.5 ms per 1.4 MB in `list --json`; this mixes 8 bytes per multiply.  It guards
+ * against accidents, not against someone who wants to fool it.
+ */
+static uint32_t line_sum(const char *p, size_t len)
 {
-	static uint32_t table[256];
-	if (!table[1])
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
-			for (int k = 0; k < 8; k++)
-				c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-			table[i] = c;
-		}
-	uint32_t c = 0xFFFFFFFFu;
-	for (size_t i = 0; i < len; i++)
-		c = table[(c ^ (unsigned char)p[i]) & 0xFF] ^ (c >> 8);
-	return c ^ 0xFFFFFFFFu;
+	uint64_t h = 0x9E3779B97F4A7C15ull ^ len, w;
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+		h ^= h >> 32;
+	}
+	for (; i < len; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001B3ull;
+	h ^= h >> 29;
+	h *= 0xC4CEB9FE1A85EC53ull;
+	h ^= h >> 32;
+	return (uint32_t)h;
 }
 
 static struct queue_entry entry_of(const struct task *t, uint64_t offset, const char *line,
@@ -159,7 +164,7 @@ static struct queue_entry entry_of(const struct task *t, uint64_t offset, const 
 		.max_retries = t->max_retries,
 		.status = (uint8_t)t->status,
 		.has_model = t->model != NULL,
-		.crc = crc32_of(line, length),
+		.sum = line_sum(line, length),
 	};
 	return e;
 }
@@ -581,7 +586,7 @@ int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause)
 			return set_cause(cause, QUEUE_EIO, "cannot read queue '%s': %s", QUEUE_JOURNAL,
 			                 strerror(errno));
 		}
-		*out = crc32_of(buf, e->length) == e->crc ? parse_task(buf, e->length, &why) : NULL;
+		*out = line_sum(buf, e->length) == e->sum ? parse_task(buf, e->length, &why) : NULL;
 		if (!*out && !why)
 			why = strdup(CHANGED_IN_PLACE);
 		free(buf);
@@ -634,7 +639,7 @@ int queue_get_json(struct queue *q, uint64_t id, char **out, size_t *len, char *
 		                 strerror(errno));
 	}
 	buf[e->length] = '\0';
-	if (crc32_of(buf, e->length) != e->crc) {
+	if (line_sum(buf, e->length) != e->sum) {
 		free(buf);
 		return corrupt(cause, e->offset, 0, CHANGED_IN_PLACE);
 	}

@@ -119,7 +119,7 @@ assert_corrupt_refused() {
 }
 
 @test "a line corrupted in place, under a valid index, stops writers too" {
-	skip "known limitation (docs/store.md, 'Limits'): add/import read only the index header, so a line edited in place under a valid index is found by the next reader of that line (CRC), not by add"
+	skip "known limitation (docs/store.md, 'Limits'): add/import read only the index header, so a line edited in place under a valid index is found by the next reader of that line (checksum), not by add"
 	gov add "one" >/dev/null
 	gov add "two" >/dev/null
 	local off
