@@ -150,7 +150,21 @@ int cmd_import(struct ctx *ctx, int argc, char **argv)
 		errorf("cannot read '%s': %s", path, strerror(errno));
 		return EXIT_FAILURE_RUNTIME;
 	}
-	cJSON *doc = cJSON_ParseWithLength(text, len);
+	if (queue_json_has_nul(text, len)) {
+		/* cJSON would cut the string short at the NUL and import what is left. */
+		errorf("'%s': a string contains a NUL character (\\u0000); nothing was imported", path);
+		free(text);
+		return EXIT_DATAERR;
+	}
+	const char *end = NULL;
+	cJSON *doc = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	/* Only white space may follow the array: cJSON alone would ignore what does. */
+	while (doc && end && end < text + len && strchr(" \t\r\n", *end) && *end)
+		end++;
+	if (doc && end && end < text + len) {
+		cJSON_Delete(doc);
+		doc = NULL;
+	}
 	free(text);
 	if (!cJSON_IsArray(doc)) {
 		errorf("'%s' is not a legacy pending_tasks.json (expected a JSON array of tasks)", path);

@@ -17,6 +17,7 @@
  */
 #include "queue/queue.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -815,9 +816,40 @@ static int append_staged(struct queue *q, char **cause)
 	return QUEUE_OK;
 }
 
+/*
+ * Remove the temp files writers killed mid-replace left behind (their names end in the dead
+ * writer's pid, so nobody else ever reuses them).  Journal temps are only written under the data
+ * lock, which we hold: any that exist are dead.  Index temps are written by readers without a
+ * lock, so only those a minute old, long past any live writer, go.  Best effort.
+ */
+static void sweep_temps(int dirfd)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+	struct stat st;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	rewinddir(d);
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, QUEUE_JOURNAL ".tmp.", sizeof QUEUE_JOURNAL ".tmp." - 1) == 0 ||
+		    strncmp(e->d_name, QUEUE_JOURNAL ".bak.tmp.", sizeof QUEUE_JOURNAL ".bak.tmp." - 1) == 0)
+			unlinkat(dirfd, e->d_name, 0);
+		else if (strncmp(e->d_name, QUEUE_INDEX ".tmp.", sizeof QUEUE_INDEX ".tmp." - 1) == 0 &&
+		         fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		         time(NULL) - st.st_mtime > 60)
+			unlinkat(dirfd, e->d_name, 0);
+	}
+	closedir(d);
+}
+
 /* Copy the live lines into a new journal; the old one becomes queue.jsonl.bak.  0 or -1. */
 static int compact(struct queue *q)
 {
+	sweep_temps(q->dirfd);
 	char h[128];
 	int hlen = header_line(q, h, sizeof h), rc = -1;
 	size_t total = (size_t)hlen + (size_t)q->live_bytes, pos = (size_t)hlen;
