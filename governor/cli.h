@@ -137,6 +137,13 @@ int ctx_queue(struct ctx *ctx, int write, unsigned flags, struct queue **q, char
  */
 char *read_prompt_stdin(size_t *len);
 
+/*
+ * A task's PROMPT argument ('-' reads standard input) checked (task_prompt_check), and its
+ * requested model, if any, on the allowlist.  EXIT_OK with *prompt (caller frees), or an exit
+ * code after the message.
+ */
+int take_prompt(struct ctx *ctx, const char *arg, const char *model, char **prompt);
+
 /* Resolve the state dir path (without opening it): ctx->state_dir, or NULL after an error. */
 const char *ctx_state_path(struct ctx *ctx);
 

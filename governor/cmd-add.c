@@ -61,14 +61,13 @@ int cmd_add(struct ctx *ctx, int argc, char **argv)
 	const struct cmd *self = cmd_find("add");
 	const struct config *cfg = ctx->cfg;
 	int priority = TASK_PRIORITY_NORMAL, max_retries = cfg->max_retries, json = 0, opt, rc;
-	const char *model = NULL, *source = "cli", *why;
+	const char *model = NULL, *source = "cli";
 	unsigned long after = 0;
 	int64_t now = time_now_ms(), eligible_at = 0, delay;
 	int timed = 0;                  /* --at or --delay seen */
 	cJSON *meta = cJSON_CreateObject();
 	char *prompt = NULL, *cause = NULL, *end;
 	struct queue *q = NULL;
-	size_t len;
 
 	if (!meta)
 		return EXIT_FAILURE_RUNTIME;
@@ -138,28 +137,8 @@ int cmd_add(struct ctx *ctx, int argc, char **argv)
 		rc = usage_error(self, "one prompt only; quote it: governor add \"%s ...\"", argv[optind]);
 		goto out;
 	}
-	if (strcmp(argv[optind], "-") == 0) {
-		if (!(prompt = read_prompt_stdin(&len))) {
-			errorf("cannot read the prompt from standard input: %s", strerror(errno));
-			rc = EXIT_FAILURE_RUNTIME;
-			goto out;
-		}
-	} else if (!(prompt = strdup(argv[optind]))) {
-		rc = EXIT_FAILURE_RUNTIME;
+	if ((rc = take_prompt(ctx, argv[optind], model, &prompt)) != EXIT_OK)
 		goto out;
-	} else {
-		len = strlen(prompt);
-	}
-	if (task_prompt_check(prompt, len, &why) < 0) {
-		errorf("%s", why);
-		rc = EXIT_DATAERR;
-		goto out;
-	}
-	if (model && !policy_model_allowed(&cfg->policy, model)) {
-		errorf("model '%s' is not allowed; models.allowed: %s", model, config_models_text(cfg));
-		rc = EXIT_DATAERR;
-		goto out;
-	}
 	if (ctx_open_state(ctx) < 0) {
 		rc = EXIT_FAILURE_RUNTIME;
 		goto out;

@@ -164,15 +164,13 @@ static int sub_add(struct ctx *ctx, const struct sub *self, int argc, char **arg
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct config *cfg = ctx->cfg;
 	struct schedule s = { .priority = TASK_PRIORITY_NORMAL, .enabled = true };
 	struct schedules all = { 0 };
 	struct queue *q = NULL;
-	const char *rule_text = NULL, *rule_opt = NULL, *model = NULL, *why;
+	const char *rule_text = NULL, *rule_opt = NULL, *model = NULL;
 	char *prompt = NULL, *cause = NULL;
 	enum schedule_rule rule = SCHEDULE_MANUAL;
 	int nrules = 0, json = 0, opt, rc;
-	size_t len;
 
 	while ((opt = getopt_long(argc, argv, "p:m:nh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -230,28 +228,8 @@ static int sub_add(struct ctx *ctx, const struct sub *self, int argc, char **arg
 		rc = EXIT_DATAERR;
 		goto out;
 	}
-	if (strcmp(argv[optind + 1], "-") == 0) {
-		if (!(prompt = read_prompt_stdin(&len))) {
-			errorf("cannot read the prompt from standard input: %s", strerror(errno));
-			rc = EXIT_FAILURE_RUNTIME;
-			goto out;
-		}
-	} else if (!(prompt = strdup(argv[optind + 1]))) {
-		rc = EXIT_FAILURE_RUNTIME;
+	if ((rc = take_prompt(ctx, argv[optind + 1], model, &prompt)) != EXIT_OK)
 		goto out;
-	} else {
-		len = strlen(prompt);
-	}
-	if (task_prompt_check(prompt, len, &why) < 0) {
-		errorf("%s", why);
-		rc = EXIT_DATAERR;
-		goto out;
-	}
-	if (model && !policy_model_allowed(&cfg->policy, model)) {
-		errorf("model '%s' is not allowed; models.allowed: %s", model, config_models_text(cfg));
-		rc = EXIT_DATAERR;
-		goto out;
-	}
 	s.prompt = prompt;
 	prompt = NULL;
 	if (!(s.name = strdup(name)) || (model && !(s.model = strdup(model)))) {

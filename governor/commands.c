@@ -315,3 +315,30 @@ char *read_prompt_stdin(size_t *len)
 	*len = n;
 	return buf;
 }
+
+int take_prompt(struct ctx *ctx, const char *arg, const char *model, char **prompt)
+{
+	const char *why;
+	size_t len;
+	*prompt = strcmp(arg, "-") == 0 ? read_prompt_stdin(&len) : strdup(arg);
+	if (!*prompt) {
+		errorf("cannot read the prompt%s: %s", strcmp(arg, "-") == 0 ? " from standard input" : "",
+		       strerror(errno));
+		return EXIT_FAILURE_RUNTIME;
+	}
+	if (strcmp(arg, "-") != 0)
+		len = strlen(*prompt);
+	if (task_prompt_check(*prompt, len, &why) < 0) {
+		errorf("%s", why);
+		goto bad;
+	}
+	if (model && !policy_model_allowed(&ctx->cfg->policy, model)) {
+		errorf("model '%s' is not allowed; models.allowed: %s", model, config_models_text(ctx->cfg));
+		goto bad;
+	}
+	return EXIT_OK;
+bad:
+	free(*prompt);
+	*prompt = NULL;
+	return EXIT_DATAERR;
+}
