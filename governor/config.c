@@ -566,8 +566,14 @@ static int source_key(struct parse *p, const char *section, const char *name, co
 		s->argv = argv;
 		set_string(p, &s->command, value);
 	} else if (strcmp(name, "url") == 0) {
+		const char *host = strstr(value, "://");
+		size_t authority = host ? strcspn(host + 3, "/?#") : 0;
 		if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
 			parse_error(p, p->line, "bad url '%s': expected http://... or https://...", value);
+		else if (memchr(host + 3, '@', authority))
+			/* Never echo it: the part before '@' is a password. */
+			parse_error(p, p->line, "a url may not carry credentials (user:password@); "
+			            "put the secret in an environment variable and name it with token_env");
 		else
 			set_string(p, &s->url, value);
 	} else if (strcmp(name, "method") == 0) {

@@ -373,13 +373,17 @@ stopped_fds() {
 	[[ "$(gov config)" != *"$secret"* ]]
 }
 
-@test "credentials written into a source URL do not appear in decision lines or the config dump" {
-	skip "finding (reported): a URL with user:password@ is printed in .detail, readings.failed and 'governor config'"
+@test "credentials written into a source URL are refused, and never echoed" {
 	conf_ignore_host_load
 	conf '[sessions.gw]' 'type = http' 'url = http://admin:hunter2pass@127.0.0.1:1/x' 'timeout = 2s'
-	gov add "task" >/dev/null
+	run --separate-stderr gov add "task"
+	[ "$status" -eq 78 ]
+	[[ "$stderr" == *"may not carry credentials"* ]]
 	run --separate-stderr gov check
+	[ "$status" -eq 78 ]
 	[[ "$output$stderr" != *hunter2pass* ]]
-	[[ "$(gov config)" != *hunter2pass* ]]
+	run --separate-stderr gov config
+	[ "$status" -eq 78 ]
+	[[ "$output$stderr" != *hunter2pass* ]]
 	! grep -rqF hunter2pass "$STATE"
 }
