@@ -73,7 +73,7 @@ struct queue_entry {
 	uint8_t status;          /* enum task_status */
 	uint8_t has_model;
 	uint8_t view_changed;    /* in memory only: a read-only queue_expire changed this entry */
-	uint8_t reserved;
+	uint8_t foreign;         /* in memory only: claimed or running on another host (fleet) */
 	uint32_t sum;            /* checksum of the line: a line changed in place is noticed */
 };
 
@@ -89,6 +89,10 @@ void queue_set_options(struct queue *q, const struct queue_options *o);
 
 /* Flags for queue_begin. */
 #define QUEUE_APPEND_ONLY 1u   /* only queue_add will be used: do not load the entries */
+#define QUEUE_CLAIM 2u         /* a claim (queue_claim): on postgres, claims of other hosts run
+                                  side by side and queue_expire only changes the view */
+#define QUEUE_FLEET 4u         /* with QUEUE_CLAIM: one claim at a time across the fleet, so a
+                                  fleet-wide count cannot change under the claim */
 
 /*
  * Whether JSON text has a NUL character inside a string (an escaped \u0000, or a raw NUL byte):
@@ -151,5 +155,41 @@ int queue_eligible(const struct queue *q, const struct queue_entry *e, int64_t n
  * them; archived_count grows.  Write transactions only; it commits.  Returns how many moved.
  */
 long queue_archive(struct queue *q, int64_t before, char **cause);
+
+/*
+ * Use the PostgreSQL store for every queue this process opens from now on (fleet mode): load
+ * libpq, connect, check the schema, adopt the database's clock (pgstore.h).  host names this
+ * governor in the claims it makes.  QUEUE_OK, or QUEUE_EIO / QUEUE_ECORRUPT with *cause.
+ */
+int queue_use_postgres(const char *dsn, const char *host, char **cause);
+
+/*
+ * In a child after fork: drop the parent's connection to the postgres store without a word to
+ * the server (the parent still uses it); the next queue opened connects anew.
+ */
+void queue_forget_store(void);
+
+/* Whether q is shared with other hosts (the postgres store). */
+int queue_shared(const struct queue *q);
+
+/*
+ * Claim the first task of ids (candidates in the policy's order) that is still claimable, for
+ * host, until now + ttl_ms; it is staged, and the caller commits.  The journal takes ids[0]
+ * under its data lock.  Postgres locks rows with SELECT ... FOR UPDATE SKIP LOCKED, so two
+ * hosts never claim one task; a candidate another host holds or took is passed over.  *out is
+ * the claimed task (caller frees) or NULL when no candidate could be claimed.
+ */
+int queue_claim(struct queue *q, const uint64_t *ids, size_t n, int64_t now, int64_t ttl_ms,
+                const char *host, struct task **out, char **cause);
+
+/*
+ * Copy a task into a postgres store under its own id (store migrate): 1 when it was added, 0
+ * when the store has that id already (it is left alone: copying again is safe), or an error.
+ * archived puts it straight into the archive.  last_id grows to cover it; the caller commits.
+ */
+int queue_import(struct queue *q, const struct task *t, int archived, char **cause);
+
+/* Make the next id handed out at least last_id + 1 (a write transaction; the caller commits). */
+void queue_reserve_ids(struct queue *q, unsigned long last_id);
 
 #endif

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "queue/index.h"
+#include "queue/pgstore.h"
 #include "queue/statedir.h"
 
 #define REINDEX_BYTES (64 * 1024)          /* rewrite the index when the tail grows past this */
@@ -40,6 +41,8 @@
 struct queue {
 	int dirfd;                 /* borrowed */
 	int lockfd;                /* the data lock in a write transaction, else -1 */
+	struct pgs *pg;            /* the postgres store (borrowed), or NULL for the journal */
+	int pg_write;              /* postgres: in a PGS_WRITE or PGS_CLAIM transaction */
 	int jfd;                   /* the journal, or -1 while there is none */
 	unsigned flags;
 	uint64_t jdev, jino;
@@ -55,6 +58,12 @@ struct queue {
 	int64_t expired_at;        /* queue_expire's now, applied to queue_get's tasks; 0 = none */
 	struct queue_options opts;
 };
+
+/* The postgres store when this process uses one (queue_use_postgres), else NULL. */
+static struct pgs *shared_store;
+
+static int pg_load(struct queue *q, enum pgs_mode mode, char **cause);
+static int pg_commit(struct queue *q, int64_t archive_before, char **cause);
 
 void queue_default_options(struct queue_options *o)
 {
@@ -446,6 +455,7 @@ static struct queue *queue_new(int dirfd, unsigned flags)
 		q->dirfd = dirfd;
 		q->lockfd = q->jfd = -1;
 		q->flags = flags;
+		q->pg = shared_store;
 		queue_default_options(&q->opts);
 	}
 	return q;
@@ -456,7 +466,7 @@ int queue_load(int dirfd, struct queue **out, char **cause)
 	struct queue *q = queue_new(dirfd, 0);
 	if (!q)
 		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
-	int rc = load(q, 0, cause);
+	int rc = q->pg ? pg_load(q, PGS_READ, cause) : load(q, 0, cause);
 	if (rc < 0) {
 		queue_free(q);
 		return rc;
@@ -499,10 +509,20 @@ static int header_line(const struct queue *q, char *buf, size_t size)
 
 int queue_begin(int dirfd, unsigned flags, struct queue **out, char **cause)
 {
-	struct queue *q = queue_new(dirfd, flags);
+	struct queue *q = queue_new(dirfd, flags & ~(unsigned)QUEUE_APPEND_ONLY);
 	int rc;
 	if (!q)
 		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+	if (q->pg) {
+		rc = pg_load(q, flags & QUEUE_CLAIM ? PGS_CLAIM : PGS_WRITE, cause);
+		if (rc < 0) {
+			queue_free(q);
+			return rc;
+		}
+		*out = q;
+		return QUEUE_OK;
+	}
+	q->flags = flags;
 	q->lockfd = statedir_openat(dirfd, QUEUE_LOCK_FILE, O_RDWR | O_CREAT);
 	char why[200];
 	if (q->lockfd < 0)
@@ -539,6 +559,8 @@ void queue_free(struct queue *q)
 {
 	if (!q)
 		return;
+	if (q->pg)
+		pgs_end(q->pg, 0, NULL);   /* nothing committed: roll back, release the locks */
 	if (q->jfd >= 0)
 		close(q->jfd);
 	if (q->lockfd >= 0)
@@ -575,7 +597,14 @@ int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause)
 	char *buf, *why = NULL;
 	if (!e)
 		return set_cause(cause, QUEUE_ENOENT, "no task T-%02llu", (unsigned long long)id);
-	if (e->offset >= q->jsize && q->lockfd >= 0) {
+	if (q->pg) {
+		size_t len;
+		int rc = pgs_doc(q->pg, id, &buf, &len, cause);
+		if (rc < 0)
+			return rc;
+		*out = parse_task(buf, len, &why);
+		free(buf);
+	} else if (e->offset >= q->jsize && q->lockfd >= 0) {
 		/* staged in this transaction, not yet in the journal */
 		buf = q->staged + (e->offset - q->jsize);
 		*out = parse_task(buf, e->length, &why);
@@ -591,6 +620,12 @@ int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause)
 		if (!*out && !why)
 			why = strdup(CHANGED_IN_PLACE);
 		free(buf);
+	}
+	if (!*out && q->pg) {
+		int rc = set_cause(cause, QUEUE_ECORRUPT, "the postgres store's row of T-%02llu is not a "
+		                   "valid task: %s", (unsigned long long)id, why ? why : "invalid task");
+		free(why);
+		return rc;
 	}
 	if (!*out) {
 		int rc = corrupt(cause, e->offset, 0, why ? why : "invalid task");
@@ -611,25 +646,32 @@ int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause)
 	return QUEUE_OK;
 }
 
+/* t as one line of JSON (cJSON_free it), its length in *len; NULL when out of memory. */
+static char *task_line(const struct task *t, size_t *len)
+{
+	cJSON *j = task_to_json(t);
+	char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+	cJSON_Delete(j);
+	if (text)
+		*len = strlen(text);
+	return text;
+}
+
 int queue_get_json(struct queue *q, uint64_t id, char **out, size_t *len, char **cause)
 {
 	const struct queue_entry *e = queue_find(q, id);
 	if (!e)
 		return set_cause(cause, QUEUE_ENOENT, "no task T-%02llu", (unsigned long long)id);
-	if (e->view_changed || (e->offset >= q->jsize && q->lockfd >= 0)) {
+	if (q->pg && !e->view_changed)
+		return pgs_doc(q->pg, id, out, len, cause);
+	if (e->view_changed || q->pg || (e->offset >= q->jsize && q->lockfd >= 0)) {
 		struct task *t;
 		int rc = queue_get(q, id, &t, cause);
 		if (rc < 0)
 			return rc;
-		cJSON *j = task_to_json(t);
-		char *text = j ? cJSON_PrintUnformatted(j) : NULL;
-		cJSON_Delete(j);
+		*out = task_line(t, len);
 		task_free(t);
-		if (!text)
-			return set_cause(cause, QUEUE_ENOMEM, "out of memory");
-		*out = text;
-		*len = strlen(text);
-		return QUEUE_OK;
+		return *out ? QUEUE_OK : set_cause(cause, QUEUE_ENOMEM, "out of memory");
 	}
 	char *buf = malloc((size_t)e->length + 1);
 	if (!buf)
@@ -651,14 +693,21 @@ int queue_get_json(struct queue *q, uint64_t id, char **out, size_t *len, char *
 
 int queue_put(struct queue *q, const struct task *t, char **cause)
 {
-	if (q->lockfd < 0)
+	if (q->lockfd < 0 && !q->pg_write)
 		return set_cause(cause, QUEUE_EIO, "internal error: queue_put outside a transaction");
-	cJSON *j = task_to_json(t);
-	char *text = j ? cJSON_PrintUnformatted(j) : NULL;
-	cJSON_Delete(j);
+	size_t len;
+	char *text = task_line(t, &len);
 	if (!text)
 		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
-	size_t len = strlen(text);
+	if (q->pg) {
+		/* The row is written at once; the transaction makes the commit whole. */
+		struct queue_entry e = entry_of(t, 0, text, len);
+		int rc = pgs_put(q->pg, &e, t->host, text, len, cause);
+		cJSON_free(text);
+		if (rc == QUEUE_OK && upsert(q, &e) < 0)
+			rc = set_cause(cause, QUEUE_ENOMEM, "out of memory");
+		return rc;
+	}
 	if (q->staged_len + len + 1 > q->staged_cap) {
 		size_t cap = (q->staged_len + len + 1) * 2;
 		char *grown = realloc(q->staged, cap);
@@ -702,16 +751,28 @@ static int restage(struct queue *q, uint64_t id, int64_t now, const char *reason
 	return rc;
 }
 
+/*
+ * Whether queue_expire may record a change to e.  Under the data lock (or the postgres store's
+ * exclusive lock) always.  In a postgres claim, which runs beside other hosts' claims, only
+ * when e's row can be locked as it was read (FOR UPDATE SKIP LOCKED): another claim holds it
+ * or changed it otherwise, and then this one changes only its view.
+ */
+static int may_record(struct queue *q, const struct queue_entry *e)
+{
+	if (q->lockfd >= 0 || (q->pg_write && !(q->flags & QUEUE_CLAIM)))
+		return 1;
+	return q->pg_write && pgs_lock(q->pg, e->id, e->status, e->deadline) == 1;
+}
+
 long queue_expire(struct queue *q, int64_t now, char **cause)
 {
 	long changed = 0;
-	int writing = q->lockfd >= 0;
 	q->expired_at = now;
 	for (size_t i = 0; i < q->n; i++) {
 		struct queue_entry *e = &q->entries[i];
 		if ((e->status == TASK_CLAIMED || e->status == TASK_RUNNING) && e->deadline <= now) {
 			changed++;
-			if (writing) {
+			if (may_record(q, e)) {
 				if (restage(q, e->id, now, NULL, cause) < 0)
 					return -1;
 				continue;
@@ -742,7 +803,7 @@ long queue_expire(struct queue *q, int64_t now, char **cause)
 			changed++;
 			again = 1;
 			blocked_reason(dep, reason);
-			if (writing) {
+			if (may_record(q, e)) {
 				if (restage(q, e->id, now, reason, cause) < 0)
 					return -1;
 			} else {
@@ -1085,6 +1146,9 @@ static void tidy(struct queue *q)
 
 int queue_commit(struct queue *q, char **cause)
 {
+	if (q->pg)
+		return pg_commit(q, q->opts.archive_after_ms > 0 && !(q->flags & QUEUE_CLAIM)
+		                        ? time_now_ms() - q->opts.archive_after_ms : 0, cause);
 	int rc = append_pending(q, cause);
 	if (rc < 0)
 		return rc;
@@ -1102,10 +1166,154 @@ long queue_archive(struct queue *q, int64_t before, char **cause)
 {
 	if (q->flags & QUEUE_APPEND_ONLY)
 		return set_cause(cause, QUEUE_EIO, "internal error: archive in an append-only transaction");
+	if (q->pg) {
+		size_t before_n = q->n;
+		int rc = pg_commit(q, before, cause);
+		return rc < 0 ? rc : (long)(before_n - q->n);
+	}
 	int rc = append_pending(q, cause);
 	if (rc < 0)
 		return rc;
 	long n = archive_old(q, before, cause);
 	tidy(q);
 	return n;
+}
+
+/* --- the postgres store (fleet mode; docs/fleet.md) -------------------------------------- */
+
+int queue_use_postgres(const char *dsn, const char *host, char **cause)
+{
+	if (shared_store)
+		return QUEUE_OK;
+	return pgs_open(dsn, host, &shared_store, cause);
+}
+
+void queue_forget_store(void)
+{
+	pgs_forget(shared_store);
+	shared_store = NULL;
+}
+
+int queue_shared(const struct queue *q)
+{
+	return q->pg != NULL;
+}
+
+static int pg_load(struct queue *q, enum pgs_mode mode, char **cause)
+{
+	int rc = pgs_begin(q->pg, mode, mode == PGS_CLAIM && (q->flags & QUEUE_FLEET), cause);
+	if (rc < 0)
+		q->pg = NULL;        /* another queue's transaction is open: not ours to end */
+	if (rc == QUEUE_OK)
+		rc = pgs_load(q->pg, &q->entries, &q->n, &q->last_id, &q->archived_count, cause);
+	q->cap = q->n;
+	q->pg_write = mode != PGS_READ;
+	return rc;
+}
+
+/* Archive what finished before archive_before (0: nothing), record the counts, commit. */
+static int pg_commit(struct queue *q, int64_t archive_before, char **cause)
+{
+	if (!q->pg_write)
+		return set_cause(cause, QUEUE_EIO, "internal error: commit outside a transaction");
+	size_t k = 0, w = 0;
+	for (size_t i = 0; i < q->n && archive_before; i++)
+		k += archivable(&q->entries[i], archive_before);
+	if (k) {
+		uint64_t *ids = malloc(k * sizeof *ids);
+		if (!ids)
+			return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+		for (size_t i = 0, j = 0; i < q->n; i++)
+			if (archivable(&q->entries[i], archive_before))
+				ids[j++] = q->entries[i].id;
+		int rc = pgs_archive(q->pg, ids, k, cause);
+		free(ids);
+		if (rc < 0)
+			return rc;
+		for (size_t i = 0; i < q->n; i++)
+			if (!archivable(&q->entries[i], archive_before))
+				q->entries[w++] = q->entries[i];
+		q->n = w;
+		q->archived_count += k;
+	}
+	int rc = pgs_set_counts(q->pg, q->last_id, q->archived_count, cause);
+	if (rc == QUEUE_OK)
+		rc = pgs_end(q->pg, 1, cause);
+	q->pg_write = 0;
+	return rc;
+}
+
+int queue_claim(struct queue *q, const uint64_t *ids, size_t n, int64_t now, int64_t ttl_ms,
+                const char *host, struct task **out, char **cause)
+{
+	struct task *t = NULL;
+	int rc = QUEUE_OK;
+	*out = NULL;
+	if (n == 0)
+		return QUEUE_OK;
+	if (q->pg) {
+		uint64_t id;
+		char *doc = NULL, *why = NULL;
+		size_t len;
+		if ((rc = pgs_claim(q->pg, ids, n, &id, &doc, &len, cause)) < 0 || !id)
+			return rc;
+		t = parse_task(doc, len, &why);
+		free(doc);
+		if (!t) {
+			rc = set_cause(cause, QUEUE_ECORRUPT, "the postgres store's row of T-%02llu is not "
+			               "a valid task: %s", (unsigned long long)id, why ? why : "invalid task");
+			free(why);
+			return rc;
+		}
+		task_expire(t, now, &q->opts.backoff);   /* a lapsed claim is pending again */
+	} else if ((rc = queue_get(q, ids[0], &t, cause)) < 0) {
+		return rc;
+	}
+	if (t->status != TASK_PENDING) {
+		task_free(t);
+		return QUEUE_OK;
+	}
+	free(t->host);
+	if (!(t->host = strdup(host))) {
+		task_free(t);
+		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+	}
+	t->status = TASK_CLAIMED;
+	t->claimed_at = t->updated_at = now;
+	t->claim_expires_at = now + ttl_ms;
+	if ((rc = queue_put(q, t, cause)) < 0) {
+		task_free(t);
+		return rc;
+	}
+	*out = t;
+	return QUEUE_OK;
+}
+
+int queue_import(struct queue *q, const struct task *t, int archived, char **cause)
+{
+	if (!q->pg || !q->pg_write)
+		return set_cause(cause, QUEUE_EIO, "internal error: queue_import needs a postgres write "
+		                 "transaction");
+	size_t len;
+	char *text = task_line(t, &len);
+	if (!text)
+		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+	struct queue_entry e = entry_of(t, 0, text, len);
+	int inserted = 0, rc = pgs_insert(q->pg, &e, t->host, text, len, archived, &inserted, cause);
+	cJSON_free(text);
+	if (rc < 0)
+		return rc;
+	if (inserted && archived)
+		q->archived_count++;
+	else if (inserted && upsert(q, &e) < 0)
+		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+	if (t->id > q->last_id)
+		q->last_id = t->id;
+	return inserted;
+}
+
+void queue_reserve_ids(struct queue *q, unsigned long last_id)
+{
+	if (last_id > q->last_id)
+		q->last_id = last_id;
 }

@@ -157,6 +157,7 @@ void task_free(struct task *t)
 		return;
 	free(t->prompt);
 	free(t->model);
+	free(t->host);
 	free(t->source);
 	free(t->last_error);
 	free(t->blocked_reason);
@@ -221,6 +222,7 @@ cJSON *task_to_json(const struct task *t)
 	         add_string(o, "result", t->result) &&
 	         add_string(o, "last_error", t->last_error) &&
 	         add_string(o, "blocked_reason", t->blocked_reason) &&
+	         add_string(o, "host", t->host) &&
 	         add_copy(o, "attempts", t->attempts);
 	for (const cJSON *e = t->extra ? t->extra->child : NULL; ok && e; e = e->next)
 		ok = add_copy(o, e->string, e);
@@ -404,6 +406,7 @@ struct task *task_from_json(const cJSON *obj, char **cause)
 	    read_string(&r, "result", 0, &t->result) < 0 ||
 	    read_string(&r, "last_error", 0, &t->last_error) < 0 ||
 	    read_string(&r, "blocked_reason", 0, &t->blocked_reason) < 0 ||
+	    read_string(&r, "host", 0, &t->host) < 0 ||
 	    read_tree(&r, "attempts", 1, &t->attempts) < 0)
 		goto fail;
 	t->extra = unknown_keys(obj, r.seen);

@@ -47,6 +47,7 @@ struct task {
 	unsigned long after;                 /* runs only once this task is done; 0 = none */
 	char *result;                        /* what `done --result` recorded */
 	char *last_error, *blocked_reason;
+	char *host;                          /* the host id of the governor that last claimed it */
 	cJSON *attempts;                     /* array, one entry per run */
 	cJSON *extra;                        /* keys this version does not know, kept as they were */
 };

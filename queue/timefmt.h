@@ -10,8 +10,14 @@
 
 #define TIME_RFC3339_MAX 80   /* 21 used; the rest keeps -Wformat-truncation quiet at -O0 */
 
-/* Now, in milliseconds since the epoch (CLOCK_REALTIME). */
+/* Now, in milliseconds since the epoch (CLOCK_REALTIME, plus the offset below). */
 int64_t time_now_ms(void);
+
+/*
+ * Read the clock of a shared store instead of this host's: from now on time_now_ms() adds ms.
+ * Fleet mode sets it once, after connecting (docs/fleet.md, "Clocks").
+ */
+void time_set_offset_ms(int64_t ms);
 
 /* Format ms as RFC 3339 UTC with whole seconds into buf (TIME_RFC3339_MAX bytes). */
 char *time_format(int64_t ms, char buf[TIME_RFC3339_MAX]);
