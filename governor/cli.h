@@ -30,6 +30,10 @@ struct ctx {
 	struct config *cfg;
 	char *state_dir;          /* resolved path */
 	int statefd;              /* -1 until ctx_open_state() */
+	/* alerts.c: ids blocked when the latest write transaction began (ctx_commit compares) */
+	uint64_t *blocked_before;
+	size_t nblocked_before;
+	int alerts_raised;        /* this process added to the outbox: main delivers before exit */
 };
 
 struct cmd {
@@ -43,6 +47,7 @@ struct cmd {
 };
 
 #define CMD_OWN_HELP 1u          /* has subcommands that answer --help themselves */
+#define CMD_ALERTS 2u            /* a heartbeat: posts unsent alerts after its output (alerts.h) */
 
 extern const struct cmd commands[];
 extern const size_t ncommands;
@@ -67,8 +72,10 @@ int cmd_skip(struct ctx *ctx, int argc, char **argv);
 int cmd_log(struct ctx *ctx, int argc, char **argv);
 int cmd_stats(struct ctx *ctx, int argc, char **argv);
 int cmd_archive(struct ctx *ctx, int argc, char **argv);
+int cmd_store(struct ctx *ctx, int argc, char **argv);
 int cmd_run(struct ctx *ctx, int argc, char **argv);
 int cmd_logs(struct ctx *ctx, int argc, char **argv);
+int cmd_alerts(struct ctx *ctx, int argc, char **argv);
 
 /*
  * One decision cycle (check's whole work but printing).  On a decision, out->line is the
@@ -130,6 +137,19 @@ int exit_for_queue_error(int queue_rc);
  */
 struct queue;
 int ctx_queue(struct ctx *ctx, int write, unsigned flags, struct queue **q, char **cause);
+
+/*
+ * Connect to the store the config names, once per process: nothing for the file store; for
+ * store.backend = postgres, load libpq and connect (queue_use_postgres).  ctx_queue calls it;
+ * check calls it first, so its clock is the store's from the start.  A queue_error code.
+ */
+int ctx_open_store(struct ctx *ctx, char **cause);
+
+/*
+ * queue_commit for a write transaction opened by ctx_queue, which also raises a task_blocked
+ * alert (alerts.h) for every task the transaction blocked.  Same return as queue_commit.
+ */
+int ctx_commit(struct ctx *ctx, struct queue *q, char **cause);
 
 /*
  * A prompt from standard input: at most TASK_PROMPT_MAX bytes plus one (so task_prompt_check

@@ -15,6 +15,7 @@
 
 #include <cJSON.h>
 
+#include "governor/alerts.h"
 #include "governor/cli.h"
 #include "governor/output.h"
 #include "governor/view.h"
@@ -272,19 +273,59 @@ static int fetch_top(const struct check *c, struct queue *q, struct view *v, str
 	return rc;
 }
 
-/* Re-decide under the data lock on a fresh read, and claim.  Replaces *q, *v, *top and *d. */
+/* How many candidates a claim on a shared store offers: more than hosts claim at once. */
+#define CLAIM_CANDIDATES 32
+
+/*
+ * The ids a claim may take, best first: on the file store only the policy's pick; on a shared
+ * store the CLAIM_CANDIDATES best eligible tasks in the policy's order, so that one another
+ * host holds at this moment is passed over (queue_claim).  n = 0 when out of memory.
+ */
+static size_t claim_candidates(const struct check *c, const struct queue *q, struct view *v,
+                               const struct task *top, uint64_t ids[CLAIM_CANDIDATES])
+{
+	const struct policy_config *p = &c->ctx->cfg->policy;
+	struct policy_task *t = v->tasks;
+	size_t n = 0;
+	if (!queue_shared(q)) {
+		ids[0] = top->id;
+		return 1;
+	}
+	/* A partial selection sort of the view's eligible tasks: O(CLAIM_CANDIDATES * n). */
+	for (; n < CLAIM_CANDIDATES && n < v->pv.npending; n++) {
+		size_t best = n;
+		for (size_t i = n + 1; i < v->pv.npending; i++)
+			if (policy_task_before(p, &t[i], &t[best], c->now))
+				best = i;
+		struct policy_task swap = t[n];
+		t[n] = t[best];
+		t[best] = swap;
+		ids[n] = t[n].id;
+	}
+	return n;
+}
+
+/*
+ * Re-decide under the data lock on a fresh read, and claim.  Replaces *q, *v, *top and *d.
+ * On a shared store the claim may take another task than the first pick (another host holds
+ * it): the decision is then made again for the task taken, and nothing is committed unless
+ * it is READY.
+ */
 static int claim(struct check *c, struct queue **q, struct view *v, struct task **top,
                  struct policy_decision *d, char **cause)
 {
 	const struct config *cfg = c->ctx->cfg;
 	struct queue *fresh;
-	int rc = ctx_queue(c->ctx, 1, 0, &fresh, cause);
-	if (rc < 0)
-		return rc;
+	unsigned flags = QUEUE_CLAIM | (cfg->policy.fleet_max_concurrent > 0 ? QUEUE_FLEET : 0);
+	/* The read is over (a shared store keeps one transaction per connection). */
 	view_release(v);
 	task_free(*top);
 	*top = NULL;
 	queue_free(*q);
+	*q = NULL;
+	int rc = ctx_queue(c->ctx, 1, flags, &fresh, cause);
+	if (rc < 0)
+		return rc;
 	*q = fresh;
 	if (queue_expire(fresh, c->now, cause) < 0)
 		return QUEUE_ECORRUPT;
@@ -296,15 +337,36 @@ static int claim(struct check *c, struct queue **q, struct view *v, struct task 
 	if ((rc = fetch_top(c, fresh, v, top, cause)) < 0)
 		return rc;
 	*d = policy_decide(&cfg->policy, &c->snap, &v->pv, c->now);
-	if (d->status == POLICY_READY) {
-		struct task *t = *top;
-		t->status = TASK_CLAIMED;
-		t->claimed_at = t->updated_at = c->now;
-		t->claim_expires_at = c->now + cfg->claim_ttl_ms;
-		if ((rc = queue_put(fresh, t, cause)) < 0)
-			return rc;
+	if (d->status != POLICY_READY)
+		return ctx_commit(c->ctx, fresh, cause);
+	uint64_t ids[CLAIM_CANDIDATES];
+	size_t n = claim_candidates(c, fresh, v, *top, ids);
+	struct task *taken;
+	if ((rc = queue_claim(fresh, ids, n, c->now, cfg->claim_ttl_ms, cfg->host, &taken, cause)) < 0)
+		return rc;
+	if (!taken || taken->id != (*top)->id) {
+		/* Decide for what was taken: only it is pending as far as this claim can tell. */
+		struct policy_task only = { 0 };
+		if (taken)
+			only = (struct policy_task){ .id = taken->id, .priority = taken->priority,
+			                             .added_at_ms = taken->added_at, .model = taken->model };
+		task_free(*top);
+		*top = taken;
+		v->pv.pending = v->tasks;
+		v->pv.npending = taken ? 1 : 0;
+		v->tasks[0] = only;
+		*d = policy_decide(&cfg->policy, &c->snap, &v->pv, c->now);
+		if (d->status != POLICY_READY)
+			return QUEUE_OK;       /* queue_free rolls the claim back */
+	} else {
+		/* The policy's pick: *top stays (the view lends its model), with the claim's times. */
+		(*top)->status = taken->status;
+		(*top)->claimed_at = taken->claimed_at;
+		(*top)->claim_expires_at = taken->claim_expires_at;
+		(*top)->updated_at = taken->updated_at;
+		task_free(taken);
 	}
-	return queue_commit(fresh, cause);
+	return ctx_commit(c->ctx, fresh, cause);
 }
 
 static cJSON *task_summary(const struct task *t)
@@ -382,6 +444,34 @@ static void log_decision(struct check *c, const struct view *v, const struct tas
 	log_event(c->ctx, "decision", ev);
 }
 
+/* Whether queue_expire, which changed `changed` entries of this read-only view, blocked a task. */
+static int view_blocked(const struct check *c, const struct queue *view, long changed)
+{
+	for (size_t i = 0; changed > 0 && !c->ctx->dry_run && i < queue_count(view); i++)
+		if (queue_entry(view, i)->view_changed && queue_entry(view, i)->status == TASK_BLOCKED)
+			return 1;
+	return 0;
+}
+
+/*
+ * A lease that lapsed on the task's last retry, or a dependency that ended badly, blocks a task
+ * in the read-only view only.  Record that once the view is closed (rare: one small commit), so
+ * the block and its alert do not wait for the next command that happens to write the queue.
+ */
+static void record_blocks(struct check *c)
+{
+	struct ctx *ctx = c->ctx;
+	struct queue *q = NULL;
+	char *cause = NULL;
+	int rc = ctx_queue(ctx, 1, 0, &q, &cause);
+	if (rc == QUEUE_OK)
+		rc = queue_expire(q, c->now, &cause) < 0 ? QUEUE_ECORRUPT : ctx_commit(ctx, q, &cause);
+	queue_free(q);
+	if (rc < 0)
+		warnf(ctx, "cannot record the tasks that became blocked: %s", cause ? cause : "unknown error");
+	free(cause);
+}
+
 static int decide(struct check *c)
 {
 	struct ctx *ctx = c->ctx;
@@ -399,7 +489,7 @@ static int decide(struct check *c)
 	}
 	if ((rc = ctx_queue(ctx, 0, 0, &q, &cause)) < 0)
 		goto fail;
-	queue_expire(q, c->now, NULL);          /* a read-only view: cannot fail */
+	int blocks = view_blocked(c, q, queue_expire(q, c->now, NULL));   /* a read-only view */
 	if (view_build(q, c->now, &v) < 0) {
 		rc = QUEUE_ENOMEM;
 		cause = strdup("out of memory");
@@ -421,6 +511,7 @@ static int decide(struct check *c)
 		if (!c->snapshot_file) {
 			int64_t t0 = time_now_ms();
 			take_snapshot(c);
+			alerts_note_sources(ctx, &c->snap, c->now);
 			verbosef(ctx, "probes took %lld ms (cpu: %s)", (long long)(time_now_ms() - t0),
 			         c->snap.cpu_method[0] ? c->snap.cpu_method : "not read");
 		}
@@ -439,11 +530,14 @@ static int decide(struct check *c)
 		.task_id = d.status == POLICY_READY ? top->id : 0,
 	};
 	rc = decision_exit(c, d.status, d.reason);
+	alerts_note_decision(ctx, d.status, d.reason, d.detail, v.pv.npending, c->now);
 	log_decision(c, &v, top, &d);
 	write_last_decision(c, &d);
 	view_release(&v);
 	task_free(top);
 	queue_free(q);
+	if (blocks)
+		record_blocks(c);
 	return rc;
 fail:
 	view_release(&v);

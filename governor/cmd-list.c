@@ -208,6 +208,8 @@ int cmd_show(struct ctx *ctx, int argc, char **argv)
 	field("priority:", num);
 	field("model:", t->model);
 	field("source:", t->source);
+	if (t->host)
+		field("claimed by:", t->host);
 	snprintf(num, sizeof num, "%d of %d", t->retries, t->max_retries);
 	field("failed attempts:", num);
 	time_field("added_at:", t->added_at);

@@ -6,6 +6,7 @@
 
 #include <cJSON.h>
 
+#include "governor/alerts.h"
 #include "governor/cli.h"
 #include "policy/policy.h"
 #include "queue/history.h"
@@ -308,7 +309,16 @@ int cmd_archive(struct ctx *ctx, int argc, char **argv)
 	if ((rc = ctx_queue(ctx, 1, 0, &q, &cause)) < 0)
 		return fail_cause(exit_for_queue_error(rc), cause);
 	int64_t now = time_now_ms();
-	long moved = queue_expire(q, now, &cause) < 0 ? -1 : queue_archive(q, now - older + 1, &cause);
+	struct alert *blocked = NULL;
+	size_t nblocked = 0;
+	long moved = queue_expire(q, now, &cause);
+	if (moved >= 0) {
+		alerts_blocked(ctx, q, &blocked, &nblocked);   /* before they may be archived */
+		moved = queue_archive(q, now - older + 1, &cause);
+	}
+	if (moved >= 0)
+		alerts_notify(ctx, blocked, nblocked);
+	free(blocked);
 	if (moved < 0) {
 		queue_free(q);
 		return fail_cause(EXIT_FAILURE_RUNTIME, cause);

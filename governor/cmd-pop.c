@@ -10,13 +10,16 @@
 #include "queue/queue.h"
 #include "queue/timefmt.h"
 
-/* The oldest claim: the earliest claim deadline (claims last claim_ttl), then the lowest id. */
+/*
+ * The oldest claim of this host: the earliest claim deadline (claims last claim_ttl), then the
+ * lowest id.  On a shared store other hosts' claims are theirs to pop.
+ */
 static uint64_t oldest_claim(const struct queue *q)
 {
 	const struct queue_entry *best = NULL;
 	for (size_t i = 0; i < queue_count(q); i++) {
 		const struct queue_entry *e = queue_entry(q, i);
-		if (e->status == TASK_CLAIMED && (!best || e->deadline < best->deadline))
+		if (e->status == TASK_CLAIMED && !e->foreign && (!best || e->deadline < best->deadline))
 			best = e;
 	}
 	return best ? best->id : 0;
@@ -60,6 +63,12 @@ int pop_task(struct ctx *ctx, unsigned long id, struct task **out, size_t *pendi
 		rc = EXIT_DATAERR;
 		goto out;
 	}
+	if (queue_shared(q) && t->host && strcmp(t->host, ctx->cfg->host) != 0) {
+		errorf("%s was claimed by host '%s', not this one ('%s'); that host's governor pops it",
+		       idbuf, t->host, ctx->cfg->host);
+		rc = EXIT_DATAERR;
+		goto out;
+	}
 	t->status = TASK_RUNNING;
 	t->started_at = t->updated_at = now;
 	t->lease_expires_at = now + ctx->cfg->lease_ms;
@@ -69,7 +78,7 @@ int pop_task(struct ctx *ctx, unsigned long id, struct task **out, size_t *pendi
 		rc = EXIT_FAILURE_RUNTIME;
 		goto out;
 	}
-	if ((rc = queue_put(q, t, &cause)) < 0 || (!ctx->dry_run && (rc = queue_commit(q, &cause)) < 0)) {
+	if ((rc = queue_put(q, t, &cause)) < 0 || (!ctx->dry_run && (rc = ctx_commit(ctx, q, &cause)) < 0)) {
 		rc = fail_cause(exit_for_queue_error(rc), cause);
 		goto out;
 	}

@@ -30,6 +30,7 @@
 
 #include <cJSON.h>
 
+#include "governor/alerts.h"
 #include "governor/cli.h"
 #include "policy/policy.h"
 #include "queue/queue.h"
@@ -259,6 +260,8 @@ static void supervise(struct run *r, int report_fd, const char *model, const cha
 	int rc = report_task(r->ctx, r->task->id, ok ? TASK_VERB_DONE : TASK_VERB_FAIL,
 	                     timed_out ? "timeout" : NULL, ok ? NULL : reason, &t);
 	task_free(t);
+	if (r->ctx->alerts_raised)             /* main never runs here: post what this raised */
+		alerts_flush(r->ctx);
 	_exit(rc == EXIT_OK && ok ? EXIT_OK : EXIT_FAILURE_RUNTIME);
 }
 
@@ -333,6 +336,7 @@ int cmd_run(struct ctx *ctx, int argc, char **argv)
 	pid_t sup = fork();
 	if (sup == 0) {
 		close(pipefd[0]);
+		queue_forget_store();         /* a database connection is not shared across fork */
 		supervise(&r, pipefd[1], model, fallback);
 	}
 	close(pipefd[1]);

@@ -425,7 +425,7 @@ static int sub_run(struct ctx *ctx, const struct sub *self, int argc, char **arg
 		       task_id_format(s->last_task_id, id), busy);
 		rc = EXIT_DATAERR;
 	} else if ((rc = enqueue(ctx, q, s, now, &tid, &cause)) < 0 ||
-	           (!ctx->dry_run && (rc = queue_commit(q, &cause)) < 0)) {
+	           (!ctx->dry_run && (rc = ctx_commit(ctx, q, &cause)) < 0)) {
 		rc = fail_cause(exit_for_queue_error(rc), cause);
 	} else {
 		record_run(s, tid, now);
@@ -532,7 +532,7 @@ int schedule_tick(struct ctx *ctx, int64_t now, char **cause)
 		/* After downtime: one run now, and the next one after now, not one per missed time. */
 		schedule_next(s, now, &s->next_run);
 	}
-	if (added && (rc = queue_commit(q, cause)) < 0)
+	if (added && (rc = ctx_commit(ctx, q, cause)) < 0)
 		goto out;
 	for (size_t i = 0; i < all.n; i++)
 		if (ids[i])

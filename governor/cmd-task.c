@@ -107,7 +107,7 @@ int report_task(struct ctx *ctx, unsigned long id, enum task_verb verb, const ch
 		task_free(t);
 		t = moved;
 	}
-	if (!ctx->dry_run && (rc = queue_commit(q, &cause)) < 0) {
+	if (!ctx->dry_run && (rc = ctx_commit(ctx, q, &cause)) < 0) {
 		rc = fail_cause(exit_for_queue_error(rc), cause);
 		goto out;
 	}

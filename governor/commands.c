@@ -6,6 +6,7 @@
 
 #include <cJSON.h>
 
+#include "governor/alerts.h"
 #include "governor/cli.h"
 #include "queue/queue.h"
 #include "queue/history.h"
@@ -20,7 +21,7 @@ const struct cmd commands[] = {
 	  "  --exit-code       exit 0 READY, 3 NO_TASKS, 75 DEFERRED, 2 lock held\n"
 	  "  --snapshot FILE   decide on the readings in FILE (the output of 'governor probe')\n"
 	  "                    instead of probing; with -n nothing changes\n"
-	  "  -n, --dry-run     decide, but claim nothing, log nothing and take no lock\n", 0 },
+	  "  -n, --dry-run     decide, but claim nothing, log nothing and take no lock\n", CMD_ALERTS },
 	{ "add", NULL, cmd_add,
 	  "[--priority N|low|normal|high] [--model M] [--source S] [--meta K=V]... [--after ID] [--at TIME|--delay DUR] [--max-retries N] [--json] PROMPT|-",
 	  "queue a task and print its id",
@@ -85,7 +86,7 @@ const struct cmd commands[] = {
 	  "  --exit-code       as for check: 0 READY, 3 NO_TASKS, 75 DEFERRED, 2 lock held\n"
 	  "  -n, --dry-run     decide only: claim nothing, start nothing\n"
 	  "  Prints the decision line; on READY it carries \"pid\" (CMD's) and \"log\".\n"
-	  "  CMD exiting 0 is recorded as done, anything else as fail with the log's tail.\n", 0 },
+	  "  CMD exiting 0 is recorded as done, anything else as fail with the log's tail.\n", CMD_ALERTS },
 	{ "logs", NULL, cmd_logs, "[-f] ID", "the output of a task started by run",
 	  "  -f, --follow      keep printing while the task runs\n", 0 },
 	{ "log", NULL, cmd_log, "[-n N] [--json]", "the last decisions and transitions from the history log",
@@ -111,6 +112,23 @@ const struct cmd commands[] = {
 	  "  run NAME          queue one task now, whatever the rule, and print its id; exit 65\n"
 	  "                    while the schedule's last task is pending, claimed or running\n",
 	  CMD_OWN_HELP },
+	{ "store", NULL, cmd_store, "init|migrate --to postgres",
+	  "the postgres store of a fleet: create its schema, copy this host's queue into it",
+	  "  init              create the tables in store.dsn's database, or migrate them to\n"
+	  "                    this version's schema; safe to run again\n"
+	  "  migrate --to postgres\n"
+	  "                    copy the file queue of this state dir (archive included) into the\n"
+	  "                    postgres store under the same ids; tasks already there are left\n"
+	  "                    alone, so it is safe to run again\n"
+	  "  Then set store.backend = postgres (docs/fleet.md).\n", 0 },
+	{ "alerts", NULL, cmd_alerts, "[--clear] [--json] [-n]",
+	  "the alert outbox: blocked tasks, a starved lane, failing sources",
+	  "  --json            the alerts as a JSON array\n"
+	  "  --clear           empty the outbox, sent and unsent alerts alike, and print what it\n"
+	  "                    held (so 'alerts --clear --json' hands each alert over once)\n"
+	  "  -n, --dry-run     with --clear: print what would be removed, remove nothing\n"
+	  "  With [alerts] webhook set, the command that raises an alert posts it, and every\n"
+	  "  check and run posts those still unsent (governor.conf(5)).\n", 0 },
 	{ "help", NULL, cmd_help, "[COMMAND]", "help for governor or for one command", "", 0 },
 };
 const size_t ncommands = sizeof commands / sizeof commands[0];
@@ -293,9 +311,25 @@ int ctx_queue(struct ctx *ctx, int write, unsigned flags, struct queue **q, char
 		.backoff = { ctx->cfg->backoff_min_ms, ctx->cfg->backoff_max_ms },
 		.archive_after_ms = (int64_t)ctx->cfg->archive_days * 86400 * 1000,
 	};
-	int rc = write ? queue_begin(ctx->statefd, flags, q, cause) : queue_load(ctx->statefd, q, cause);
+	int rc = ctx_open_store(ctx, cause);
+	if (rc == QUEUE_OK)
+		rc = write ? queue_begin(ctx->statefd, flags, q, cause) : queue_load(ctx->statefd, q, cause);
 	if (rc == QUEUE_OK)
 		queue_set_options(*q, &o);
+	if (rc == QUEUE_OK && write && !(flags & QUEUE_APPEND_ONLY))
+		alerts_watch(ctx, *q);      /* ctx_commit alerts on the tasks this transaction blocks */
+	return rc;
+}
+
+int ctx_commit(struct ctx *ctx, struct queue *q, char **cause)
+{
+	struct alert *blocked;
+	size_t n;
+	alerts_blocked(ctx, q, &blocked, &n);   /* before the commit, which may archive them */
+	int rc = queue_commit(q, cause);
+	if (rc == QUEUE_OK)
+		alerts_notify(ctx, blocked, n);
+	free(blocked);
 	return rc;
 }
 

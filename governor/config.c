@@ -1,5 +1,6 @@
 /* config.c: the key table, the INI reader (inih), environment overrides and validation. */
 #include "governor/config.h"
+#include "governor/alerts.h"
 #include "probes/fetch.h"
 
 #include <ctype.h>
@@ -18,7 +19,8 @@
 
 extern char **environ;
 
-enum key_type { T_COUNT, T_PERCENT, T_NUMBER, T_DURATION, T_MODELS, T_BACKEND, T_HOURS };
+enum key_type { T_COUNT, T_PERCENT, T_NUMBER, T_DURATION, T_MODELS, T_BACKEND, T_HOURS, T_DSN,
+                T_HOST, T_URL };
 
 struct key {
 	const char *section, *name;
@@ -49,11 +51,17 @@ static const struct key keys[] = {
 	{ "policy", "max_memory_pressure", T_PERCENT, F(policy.max_memory_pressure), "0" },
 	{ "policy", "max_io_pressure", T_PERCENT, F(policy.max_io_pressure), "0" },
 	{ "policy", "resume_margin", T_PERCENT, F(policy.resume_margin), "5" },
+	{ "policy", "fleet_max_concurrent", T_COUNT, F(policy.fleet_max_concurrent), "0" },
 	{ "models", "allowed", T_MODELS, 0, "google-gemini-flash, claude-haiku-3-5" },
 	{ "lock", "ttl", T_DURATION, F(lock_ttl_ms), "60s" },
+	{ "alerts", "webhook", T_URL, F(webhook), "" },
+	{ "alerts", "starvation_alert", T_DURATION, F(starvation_alert_ms), "6h" },
+	{ "alerts", "source_failures", T_COUNT, F(source_failures), "3" },
 	{ "probe.cpu", "sample", T_DURATION, F(cpu_sample_ms), "250ms" },
 	{ "probe.cpu", "max_age", T_DURATION, F(cpu_max_age_ms), "2m" },
 	{ "store", "backend", T_BACKEND, F(backend), "file" },
+	{ "store", "dsn", T_DSN, F(dsn), "" },
+	{ "store", "host", T_HOST, F(host), "" },
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 #define SOURCES_PREFIX "sessions."
@@ -227,6 +235,24 @@ static int set_hours(struct config *cfg, const char *value, const char **why)
 }
 
 /* Parse value for key k into cfg.  0, or -1 with a static reason in *why. */
+/*
+ * Whether a libpq connection string names a password: a password= keyword (key=value form or
+ * URI query) or user:password@ in a URI.  A password belongs in ~/.pgpass or PGPASSWORD, which
+ * libpq reads itself, so that `governor config` and every message can show the dsn.
+ */
+static int dsn_has_password(const char *dsn)
+{
+	for (const char *p = dsn; *p; p++)
+		if (strncasecmp(p, "password", 8) == 0)
+			return 1;
+	const char *scheme = strstr(dsn, "://");
+	if (!scheme || (strncmp(dsn, "postgresql://", 13) != 0 && strncmp(dsn, "postgres://", 11) != 0))
+		return 0;
+	const char *auth = scheme + 3, *end = auth + strcspn(auth, "/?");
+	const char *at = memchr(auth, '@', (size_t)(end - auth));
+	return at && memchr(auth, ':', (size_t)(at - auth)) != NULL;
+}
+
 static int set_value(struct config *cfg, const struct key *k, const char *value, const char **why)
 {
 	char *end;
@@ -266,11 +292,29 @@ static int set_value(struct config *cfg, const struct key *k, const char *value,
 		return set_models(cfg, value, why);
 	case T_HOURS:
 		return set_hours(cfg, value, why);
+	case T_URL:
+		if ((*why = alerts_url_problem(value)))
+			return -1;
+		free(*(char **)field);
+		*(char **)field = NULL;
+		if (*value && !(*(char **)field = strdup(value))) {
+			*why = "out of memory";
+			return -1;
+		}
+		return 0;
 	case T_BACKEND:
-		if (strcmp(value, "file") != 0) {
-			*why = strcmp(value, "postgres") == 0
-			             ? "backend 'postgres' is not available in this version"
-			             : "expected 'file'";
+	case T_DSN:
+	case T_HOST:
+		if (k->type == T_BACKEND && strcmp(value, "file") != 0 && strcmp(value, "postgres") != 0) {
+			*why = "expected 'file' or 'postgres'";
+			return -1;
+		}
+		if (k->type == T_DSN && dsn_has_password(value)) {
+			*why = "a dsn may not carry a password: put it in ~/.pgpass or PGPASSWORD";
+			return -1;
+		}
+		if (k->type == T_HOST && strlen(value) > 64) {
+			*why = "a host id is at most 64 bytes";
 			return -1;
 		}
 		free(*(char **)field);
@@ -286,7 +330,8 @@ static int set_value(struct config *cfg, const struct key *k, const char *value,
 
 static int record(struct config *cfg, size_t i, const char *value, const char *origin)
 {
-	char *v = strdup(value), *o = strdup(origin);
+	/* A webhook URL's path is its secret: `governor config` shows scheme and host only. */
+	char *v = keys[i].type == T_URL ? alerts_url_redact(value) : strdup(value), *o = strdup(origin);
 	if (!v || !o) {
 		free(v);
 		free(o);
@@ -769,7 +814,9 @@ static int handler(void *user, const char *section, const char *name, const char
 		return 0;
 	}
 	if (set_value(p->cfg, k, value, &why) < 0) {
-		parse_error(p, p->line, "bad value '%s' for %s.%s: %s", value, section, name, why);
+		parse_error(p, p->line, "bad value '%s' for %s.%s: %s",
+		            k->type == T_URL ? "(url not shown)" : k->type == T_DSN ? "(dsn not shown)" : value,
+		            section, name, why);
 		return 0;
 	}
 	snprintf(origin, sizeof origin, "%s:%d", p->file, p->line);
@@ -852,6 +899,7 @@ static int read_environment(struct config *cfg, char **cause)
 {
 	static const char *const prefixes[] = {
 		"GOVERNOR_POLICY_", "GOVERNOR_MODELS_", "GOVERNOR_LOCK_", "GOVERNOR_PROBE_", "GOVERNOR_STORE_",
+		"GOVERNOR_ALERTS_",
 	};
 	char name[128], buf[512];
 	const char *why;
@@ -866,7 +914,9 @@ static int read_environment(struct config *cfg, char **cause)
 		if (!v)
 			why = "out of memory";
 		if (rc < 0) {
-			snprintf(buf, sizeof buf, "environment %s: bad value '%s': %s", name, value, why);
+			snprintf(buf, sizeof buf, "environment %s: bad value '%s': %s", name,
+			         keys[i].type == T_URL ? "(url not shown)"
+			         : keys[i].type == T_DSN ? "(dsn not shown)" : value, why);
 			free(v);
 			*cause = strdup(buf);
 			return -1;
@@ -920,6 +970,8 @@ static int check_ranges(const struct config *cfg, char **cause)
 		msg = "probe.cpu.sample must be from 10ms to 5s";
 	else if (cfg->cpu_sample_ms >= cfg->lock_ttl_ms)
 		msg = "probe.cpu.sample must be shorter than lock.ttl";
+	else if (strcmp(cfg->backend, "postgres") == 0 && !cfg->dsn[0])
+		msg = "store.backend = postgres needs store.dsn (a libpq connection string)";
 	for (size_t i = 0; !msg && i < cfg->nsources + cfg->nlimits; i++) {
 		const struct config_source *s = i < cfg->nsources ? &cfg->sources[i]
 		                                                  : &cfg->limits[i - cfg->nsources];
@@ -967,6 +1019,21 @@ static char *find_file(const char *path, char **origin, char **cause)
 	return NULL;
 }
 
+/* store.host when none is set: the host name, which is what a fleet's hosts differ in. */
+static int default_host(struct config *cfg)
+{
+	char name[256];
+	size_t i;
+	if (gethostname(name, sizeof name) < 0 || !name[0])
+		snprintf(name, sizeof name, "localhost");
+	name[64] = '\0';
+	find_key("store", "host", &i);
+	free(cfg->host);
+	if (!(cfg->host = strdup(name)))
+		return -1;
+	return record(cfg, i, name, "default");
+}
+
 int config_load(const char *path, struct config **out, char **cause)
 {
 	struct config *cfg = calloc(1, sizeof *cfg);
@@ -984,6 +1051,8 @@ int config_load(const char *path, struct config **out, char **cause)
 		goto fail;
 	if (read_environment(cfg, cause) < 0 || check_ranges(cfg, cause) < 0)
 		goto fail;
+	if (!cfg->host[0] && default_host(cfg) < 0)
+		goto nomem;
 	if (cfg->nsources && !(cfg->probe_sources = calloc(cfg->nsources, sizeof *cfg->probe_sources)))
 		goto nomem;
 	if (cfg->nlimits && (!(cfg->probe_limits = calloc(cfg->nlimits, sizeof *cfg->probe_limits)) ||
@@ -1017,6 +1086,9 @@ void config_free(struct config *cfg)
 	free_models(cfg);
 	free(cfg->hours);
 	free(cfg->backend);
+	free(cfg->webhook);
+	free(cfg->dsn);
+	free(cfg->host);
 	for (size_t i = 0; i < cfg->nsources + cfg->nlimits; i++) {
 		struct config_source *s = i < cfg->nsources ? &cfg->sources[i]
 		                                            : &cfg->limits[i - cfg->nsources];

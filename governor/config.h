@@ -48,9 +48,14 @@ struct config {
 	struct policy_hours *hours;      /* policy.hours points here */
 	int64_t lock_ttl_ms;
 	int64_t cpu_sample_ms, cpu_max_age_ms;
+	char *webhook;                   /* [alerts] webhook: an http(s) URL, or NULL (none) */
+	int64_t starvation_alert_ms;     /* [alerts] starvation_alert; 0 = off */
+	int source_failures;             /* [alerts] source_failures; 0 = off */
 	char **models;
 	size_t nmodels;
-	char *backend;
+	char *backend;                   /* "file" or "postgres" */
+	char *dsn;                       /* libpq connection string ("" with the file store) */
+	char *host;                      /* this governor's host id in claims */
 	struct config_source *sources;
 	size_t nsources;
 	struct probe_source *probe_sources; /* nsources entries, for probe_snapshot() */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "governor/alerts.h"
 #include "governor/cli.h"
 
 static void main_usage(FILE *out)
@@ -125,6 +126,10 @@ int main(int argc, char **argv)
 		if (rc == EXIT_OK)
 			rc = EXIT_FAILURE_RUNTIME;
 	}
+	/* After the output is out: delivery never changes it or the exit code. */
+	if (ctx.alerts_raised || (cmd->flags & CMD_ALERTS))
+		alerts_flush(&ctx);
+	free(ctx.blocked_before);
 	if (ctx.statefd >= 0)
 		close(ctx.statefd);
 	free(ctx.state_dir);

@@ -6,6 +6,7 @@
 int view_build(const struct queue *q, int64_t now, struct view *v)
 {
 	size_t n = queue_count(q), k = 0;
+	int here[2] = { 0, 0 };    /* [0] running, [1] claimed, on this host */
 	*v = (struct view){ 0 };
 	if (n && !(v->tasks = malloc(n * sizeof *v->tasks)))
 		return -1;
@@ -13,6 +14,8 @@ int view_build(const struct queue *q, int64_t now, struct view *v)
 		const struct queue_entry *e = queue_entry(q, i);
 		if (e->status < TASK__STATUS_COUNT)
 			v->counts[e->status]++;
+		if (!e->foreign)
+			here[e->status == TASK_CLAIMED] += e->status == TASK_CLAIMED || e->status == TASK_RUNNING;
 		int64_t until;
 		if (e->status != TASK_PENDING)
 			continue;
@@ -29,8 +32,9 @@ int view_build(const struct queue *q, int64_t now, struct view *v)
 	v->pv = (struct policy_view){
 		.pending = v->tasks,
 		.npending = k,
-		.claimed = (int)v->counts[TASK_CLAIMED],
-		.running = (int)v->counts[TASK_RUNNING],
+		.claimed = here[1],     /* in flight on this host: what max_concurrent limits */
+		.running = here[0],
+		.fleet_in_flight = (int)(v->counts[TASK_CLAIMED] + v->counts[TASK_RUNNING]),
 	};
 	return 0;
 }

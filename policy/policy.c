@@ -257,6 +257,10 @@ struct policy_decision policy_decide(const struct policy_config *cfg, const stru
 		return *defer(&d, REASON_CONCURRENCY_LIMIT,
 		              "%d in flight (%d claimed or running, %d background sessions), limit %d",
 		              d.in_flight, view->claimed + view->running, background, cfg->max_concurrent);
+	if (cfg->fleet_max_concurrent > 0 && view->fleet_in_flight >= cfg->fleet_max_concurrent)
+		return *defer(&d, REASON_CONCURRENCY_LIMIT,
+		              "%d in flight across the fleet, fleet_max_concurrent %d",
+		              view->fleet_in_flight, cfg->fleet_max_concurrent);
 	const double m = cfg->resume_margin > 0 ? cfg->resume_margin : 0;
 	double lim;
 	char why[96];

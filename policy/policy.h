@@ -16,6 +16,8 @@
  *   7. interactive sessions >= max_interactive_sessions  -> DEFERRED vip_busy      (0 = off)
  *   8. in_flight >= max_concurrent, where in_flight =
  *      max(claimed + running, background sessions)       -> DEFERRED concurrency_limit
+ *      (claimed + running of this host), or the tasks in
+ *      flight on every host >= fleet_max_concurrent       -> DEFERRED concurrency_limit (0 = off)
  *   9. cpu_percent > max_cpu_percent                     -> DEFERRED cpu_load      (0 = off)
  *  10. mem_available_percent < min_mem_available_percent -> DEFERRED memory_pressure (0 = off)
  *  11. loadavg1 / ncpu > max_load_per_cpu                -> DEFERRED load_average  (0 = off)
@@ -100,6 +102,7 @@ struct policy_config {
 	double max_memory_pressure;       /* 0 = off */
 	double max_io_pressure;           /* 0 = off */
 	double resume_margin;             /* points; 0 = resume at the threshold itself */
+	int fleet_max_concurrent;         /* tasks in flight on all hosts of a shared store; 0 = off */
 	const struct policy_limit *limits;
 	size_t nlimits;
 };
@@ -121,7 +124,8 @@ struct policy_budget {
 struct policy_view {
 	const struct policy_task *pending; /* eligible pending tasks, any order */
 	size_t npending;
-	int claimed, running;             /* tasks in flight according to the queue */
+	int claimed, running;             /* this host's tasks in flight according to the queue */
+	int fleet_in_flight;              /* claimed + running on every host (shared store) */
 	struct policy_budget budget;
 	int local_seconds;                /* now_ms as local time: seconds after midnight */
 	enum policy_reason last_reason;   /* the previous decision's reason (REASON_NONE: READY) */

@@ -32,7 +32,7 @@ _governor_schedules() {
 _governor() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local commands="check add pop done fail retry cancel skip list status show probe config import
-		log stats archive schedule run logs help"
+		log stats archive schedule run logs alerts store help"
 	local globals="-c --config -d --state-dir -n --dry-run -q --quiet -v --verbose -h --help -V --version"
 	local cmd="" cmdi=0 i w
 	COMPREPLY=()
@@ -96,6 +96,8 @@ _governor() {
 	schedule) opts="--every --cron --manual -p --priority -m --model --disabled --json" ;;
 	run) opts="--wait --timeout --grace --exit-code -n --dry-run --" ;;
 	logs) opts="-f --follow" words=$(_governor_ids --all) ;;
+	alerts) opts="--clear --json -n --dry-run" ;;
+	store) opts="--to" ;;
 	help) words=$commands ;;
 	esac
 
@@ -122,6 +124,14 @@ _governor() {
 		rm | enable | disable | run) ((COMP_CWORD == cmdi + 2)) && words=$(_governor_schedules) ;;
 		list) opts="--json" ;;
 		esac
+	fi
+
+	if [ "$cmd" = store ]; then
+		if ((COMP_CWORD == cmdi + 1)); then
+			words="init migrate"
+		elif [ "$prev" = --to ]; then
+			words="postgres"
+		fi
 	fi
 
 	case $cur in

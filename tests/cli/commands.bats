@@ -125,6 +125,7 @@ ALL_COMMANDS="check add pop list status show probe config import help"
 }
 
 @test "ids are never reused, even when the journal header is ahead of its tasks" {
+	file_store_only
 	gov add a >/dev/null
 	gov add b >/dev/null
 	gov add c >/dev/null
@@ -414,36 +415,36 @@ ALL_COMMANDS="check add pop list status show probe config import help"
 	jqt '.[1].metadata == {"source":"manual","retry_count":0}'
 	jqt '.[2] | .prompt == "b" and .source == "heartbeat" and .retries == 2'
 	# dry run: validates and counts, adds nothing
-	cp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump >"$BATS_TEST_TMPDIR/q"
 	run gov import -n "$legacy"
 	[ "$status" -eq 0 ]
-	cmp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump | cmp - "$BATS_TEST_TMPDIR/q"
 }
 
 @test "import of a non-array exits 65 and adds nothing" {
 	local f="$BATS_TEST_TMPDIR/bad.json"
 	gov add "existing" >/dev/null
-	cp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump >"$BATS_TEST_TMPDIR/q"
 	for body in '{"prompt":"a"}' 'not json at all' '"a string"' '' '[{"prompt":"a"}'; do
 		printf '%s' "$body" >"$f"
 		run --separate-stderr gov import "$f"
 		[ "$status" -eq 65 ] || { echo "import of <$body> exited $status" >&2; false; }
 		[ -z "$output" ]
 		assert_contains "$stderr" "not a legacy pending_tasks.json"
-		cmp "$QF" "$BATS_TEST_TMPDIR/q"
+		store_dump | cmp - "$BATS_TEST_TMPDIR/q"
 	done
 	run gov list --json
 	jqt '[.[].id] == ["T-01"]'
 	# a missing file is not data we can judge: a runtime error, nothing added
 	run --separate-stderr gov import "$BATS_TEST_TMPDIR/nope.json"
 	[ "$status" -ne 0 ]
-	cmp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump | cmp - "$BATS_TEST_TMPDIR/q"
 }
 
 @test "import of an array with one bad entry exits 65 and adds nothing" {
 	local f="$BATS_TEST_TMPDIR/legacy.json"
 	gov add "existing" >/dev/null
-	cp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump >"$BATS_TEST_TMPDIR/q"
 	for bad in '{"prompt":5}' '{"prompt":"ok","priority":"urgent"}' '{"prompt":"ok","added_at":"yesterday"}' \
 		'{"prompt":"   "}' '"just a string"' '{"prompt":"ok","metadata":[1]}' '{"prompt":"ok","priority":2.5}'; do
 		printf '[{"prompt":"good one","priority":1},%s,{"prompt":"good two"}]' "$bad" >"$f"
@@ -451,7 +452,7 @@ ALL_COMMANDS="check add pop list status show probe config import help"
 		[ "$status" -eq 65 ] || { echo "import with <$bad> exited $status" >&2; false; }
 		[ -z "$output" ]
 		assert_contains "$stderr" "entry 1"
-		cmp "$QF" "$BATS_TEST_TMPDIR/q"
+		store_dump | cmp - "$BATS_TEST_TMPDIR/q"
 	done
 	run gov list --json
 	jqt 'length == 1'
@@ -631,18 +632,18 @@ ALL_COMMANDS="check add pop list status show probe config import help"
 	gov add "dry" >/dev/null
 	local hist_before
 	hist_before=$(wc -l <"$STATE/history.jsonl")
-	cp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump >"$BATS_TEST_TMPDIR/q"
 	for args in "-n check" "--dry-run check" "check -n" "check --dry-run"; do
 		run --separate-stderr gov $args --snapshot "$CALM"
 		[ "$status" -eq 0 ]
 		assert_decision READY
 		jqt '.recommendation.task_id == "T-01" and .claim_expires_at == null'
-		cmp "$QF" "$BATS_TEST_TMPDIR/q"
+		store_dump | cmp - "$BATS_TEST_TMPDIR/q"
 	done
 	# a live dry-run check too
 	run gov -n check
 	assert_json_line
-	cmp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump | cmp - "$BATS_TEST_TMPDIR/q"
 	[ "$(wc -l <"$STATE/history.jsonl")" -eq "$hist_before" ]
 	run gov list --json
 	jqt '[.[].status] == ["pending"]'
@@ -650,15 +651,15 @@ ALL_COMMANDS="check add pop list status show probe config import help"
 	run gov -n add "not really"
 	[ "$status" -eq 0 ]
 	[ "$output" = "T-02" ]
-	cmp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump | cmp - "$BATS_TEST_TMPDIR/q"
 	# pop -n after a real claim leaves the claim
 	gov check --snapshot "$CALM" >/dev/null
-	cp "$QF" "$BATS_TEST_TMPDIR/q2"
+	store_dump >"$BATS_TEST_TMPDIR/q2"
 	hist_before=$(wc -l <"$STATE/history.jsonl")
 	run gov pop -n
 	[ "$status" -eq 0 ]
 	jqt '.id == "T-01" and .status == "running"'
-	cmp "$QF" "$BATS_TEST_TMPDIR/q2"
+	store_dump | cmp - "$BATS_TEST_TMPDIR/q2"
 	[ "$(wc -l <"$STATE/history.jsonl")" -eq "$hist_before" ]
 	run gov list --json
 	jqt '[.[].status] == ["claimed"]'
@@ -667,7 +668,7 @@ ALL_COMMANDS="check add pop list status show probe config import help"
 @test "check --snapshot: each reading defers with its reason" {
 	local s="$BATS_TEST_TMPDIR/s.json"
 	gov add "task" >/dev/null
-	cp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump >"$BATS_TEST_TMPDIR/q"
 
 	write_snapshot "$s" cpu=95
 	run --separate-stderr gov check --exit-code --snapshot "$s"
@@ -718,7 +719,7 @@ ALL_COMMANDS="check add pop list status show probe config import help"
 	jqt '.active_sessions == 3 and .in_flight == 3 and .readings.sessions.background == 3'
 
 	# none of these claimed anything
-	cmp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump | cmp - "$BATS_TEST_TMPDIR/q"
 	# and the calm one does
 	write_snapshot "$s"
 	run gov check --exit-code --snapshot "$s"
@@ -730,7 +731,7 @@ ALL_COMMANDS="check add pop list status show probe config import help"
 @test "a bad snapshot file is an ERROR line and exit 65" {
 	local s="$BATS_TEST_TMPDIR/s.json"
 	gov add "task" >/dev/null
-	cp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump >"$BATS_TEST_TMPDIR/q"
 	for body in 'not json' '[1,2]' '{"readings":{"cpu_percent":150}}' '{"readings":{"cpu_percent":"hot"}}' \
 		'{"readings":{"sessions":{"background":1.5}}}' '{"readings":{"sessions":[]}}'; do
 		printf '%s\n' "$body" >"$s"
@@ -739,7 +740,7 @@ ALL_COMMANDS="check add pop list status show probe config import help"
 		assert_json_line
 		jqt '.status == "ERROR" and .error.code == "bad_snapshot" and (.error.message | length > 0)'
 		assert_contains "$stderr" "governor: "
-		cmp "$QF" "$BATS_TEST_TMPDIR/q"
+		store_dump | cmp - "$BATS_TEST_TMPDIR/q"
 	done
 	run --separate-stderr gov check --snapshot "$BATS_TEST_TMPDIR/missing.json"
 	[ "$status" -eq 65 ]
@@ -770,7 +771,7 @@ ALL_COMMANDS="check add pop list status show probe config import help"
 	run --separate-stderr gov check --snapshot "$s"
 	assert_decision ERROR
 	[ -n "$stderr" ]
-	replace_journal 'junk'
+	corrupt_store
 	run --separate-stderr gov check
 	assert_decision ERROR
 	[ -n "$stderr" ]

@@ -46,7 +46,7 @@ assert_parallel_decisions() {
 @test "two checks at the same moment with max_concurrent = 1 never both say READY" {
 	calm_snapshot
 	for round in 1 2 3; do
-		rm -rf "$STATE" && mkdir -m 700 "$STATE"
+		rm -rf "$STATE" && mkdir -m 700 "$STATE" && empty_store
 		for i in 1 2 3 4 5; do gov add "task $i" >/dev/null; done
 		run_parallel 2 "r$round" "$GOVERNOR" -d "$STATE" -c "$CONF" check --snapshot "$CALM"
 		assert_parallel_decisions "r$round" 2

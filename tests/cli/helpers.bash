@@ -23,6 +23,65 @@ setup() {
 	: >"$PIDS"
 	QF="$STATE/queue.jsonl"          # the journal, the queue's authority (docs/store.md)
 	export STATE CONF QF
+	[ -z "${TEST_PG_FILE-}" ] || use_postgres
+}
+
+# The postgres store (docs/fleet.md) when the suite runs with TEST_PG_FILE (the file
+# tests/pg/cluster.sh wrote the server's connection string to): every test gets a schema of
+# its own, created empty, and governor finds it through the environment.
+use_postgres() {
+	PG_BASE="$(cat "$TEST_PG_FILE")"
+	PG_SCHEMA="t$$_${BATS_TEST_NUMBER:-0}_$RANDOM"
+	psql "$PG_BASE" -qAtc "CREATE SCHEMA $PG_SCHEMA" >/dev/null
+	export PG_BASE PG_SCHEMA GOVERNOR_STORE_BACKEND=postgres
+	export GOVERNOR_STORE_DSN="$PG_BASE options=-csearch_path=$PG_SCHEMA"
+	"$GOVERNOR" -d "$STATE" -c "$CONF" store init >/dev/null
+}
+
+# psql_store SQL: run SQL in this test's postgres schema; rows as a|b lines.
+psql_store() {
+	psql "$PG_BASE options=-csearch_path=$PG_SCHEMA" -qAtc "$1"
+}
+
+# store_dump: everything the store holds, as text two dumps can be compared by: the journal, or
+# every row and the counters of the postgres store.
+store_dump() {
+	if [ -n "${TEST_PG_FILE-}" ]; then
+		psql_store "SELECT id, archived, doc FROM governor_tasks ORDER BY id"
+		psql_store "SELECT last_id, archived_count FROM governor_meta"
+	else
+		cat "$QF" 2>/dev/null || true
+	fi
+}
+
+# store_status ID: the status the store committed for task ID (T-NN).
+store_status() {
+	if [ -n "${TEST_PG_FILE-}" ]; then
+		psql_store "SELECT status FROM governor_tasks WHERE id = $((10#${1#T-}))"
+	else
+		jq -rs --arg id "$1" '[.[] | select(.id? == $id)] | last | .status' "$QF"
+	fi
+}
+
+# corrupt_store: make every task unreadable: a complete line that is not JSON at the end of the
+# journal, or rows whose doc is not a task.
+corrupt_store() {
+	if [ -n "${TEST_PG_FILE-}" ]; then
+		psql_store "UPDATE governor_tasks SET doc = '{\"id\":'"
+	else
+		echo '{"id":"T-02",' >>"$QF"
+	fi
+}
+
+# empty_store: after a test replaced $STATE by a new directory, empty the postgres store too.
+empty_store() {
+	[ -z "${TEST_PG_FILE-}" ] ||
+		psql_store "TRUNCATE governor_tasks; UPDATE governor_meta SET last_id = 0, archived_count = 0"
+}
+
+# For tests of the file store's own files (queue.jsonl, queue.idx, queue.lock, archive/).
+file_store_only() {
+	[ -z "${TEST_PG_FILE-}" ] || skip "a test of the file store's files"
 }
 
 teardown() {

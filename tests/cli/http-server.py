@@ -11,6 +11,10 @@
 #   GET  /hang            never answers (sleeps 60 s)
 #   POST /tools/invoke    the OpenClaw gateway: needs "Authorization: Bearer $EXPECTED_TOKEN";
 #                         {"tool":"sessions_list"} answers DOCROOT/gateway.json as the result
+#   POST /status/CODE     answers that status with an empty JSON object
+#   POST /hang            never answers (sleeps 60 s)
+#   POST /hook/NAME       a webhook: answers the status written in DOCROOT/NAME.status (200
+#                         when there is none), so a test can break and mend it while it runs
 import json
 import os
 import sys
@@ -76,6 +80,21 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length).decode()
         entry = self.record(body)
+        if self.path.startswith("/status/"):
+            self.send(int(self.path[len("/status/"):]), "{}")
+            return
+        if self.path == "/hang":
+            time.sleep(60)
+            return
+        if self.path.startswith("/hook/"):
+            name = os.path.basename(self.path[len("/hook/"):])
+            try:
+                with open(os.path.join(docroot, name + ".status")) as f:
+                    code = int(f.read().strip())
+            except OSError:
+                code = 200
+            self.send(code, "ok", "text/plain")
+            return
         if self.path != "/tools/invoke":
             self.send(404, "{}")
             return

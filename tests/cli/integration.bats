@@ -213,7 +213,7 @@ status_of() {
 @test "heartbeat.sh: a governor error is reported, exit 2" {
 	conf_ignore_host_load
 	gov add "x" >/dev/null
-	echo '{"id":"T-02",' >>"$QF"   # a complete line that is not JSON
+	corrupt_store
 	run heartbeat -- true
 	[ "$status" -eq 2 ]
 	assert_contains "$output" "governor check failed (status 65)"
@@ -306,6 +306,7 @@ fill() {
 	chmod +x "$bin/llm"
 	gov add $'cron\'s $(task)' >/dev/null
 	run env -i HOME="$HOME" PATH="$bin:/usr/bin:/bin" GOVERNOR_CONFIG="$CONF" GOVERNOR_STATE_DIR="$STATE" \
+		${GOVERNOR_STORE_DSN:+"GOVERNOR_STORE_BACKEND=postgres" "GOVERNOR_STORE_DSN=$GOVERNOR_STORE_DSN"} \
 		timeout 60 /bin/sh -c "$cmd"
 	[ "$status" -eq 0 ]
 	same_bytes "$BATS_TEST_TMPDIR/llm.1" -m

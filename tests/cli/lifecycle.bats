@@ -23,15 +23,16 @@ ready_now() {
 		jq -e '.status == "READY"' "$BATS_TEST_TMPDIR/ready.out" >/dev/null
 }
 
-# The status of task ID as the journal's latest line for it records it (what was committed).
+# The status of task ID as the store committed it (the journal's latest line for it).
 committed_status() {
-	jq -rs --arg id "$1" '[.[] | select(.id? == $id)] | last | .status' "$QF"
+	store_status "$1"
 }
 
 # fresh_state: a new, empty state dir in $STATE (the config stays).
 fresh_state() {
 	STATE="$(mktemp -d "$BATS_TEST_TMPDIR/state.XXXXXX")"
 	QF="$STATE/queue.jsonl"
+	empty_store
 }
 
 # task_in S: a fresh state dir whose T-01 is in state S (and nothing else is queued).
@@ -61,7 +62,7 @@ verb_matrix() {
 	local verb="$1" allowed=" $2 " result="$3" s
 	for s in $ALL_STATES; do
 		task_in "$s" || return 1
-		cp "$QF" "$BATS_TEST_TMPDIR/before"
+		store_dump >"$BATS_TEST_TMPDIR/before"
 		cp "$STATE/history.jsonl" "$BATS_TEST_TMPDIR/history.before"
 		run --separate-stderr gov "$verb" T-01
 		if [[ "$allowed" == *" $s "* ]]; then
@@ -77,7 +78,7 @@ verb_matrix() {
 			[ -z "$output" ] || { echo "$verb on $s printed <$output>" >&2; return 1; }
 			assert_contains "$stderr" "T-01 is $s" || return 1
 			assert_contains "$stderr" "'$verb'" || return 1
-			cmp "$QF" "$BATS_TEST_TMPDIR/before" || { echo "$verb on $s changed the journal" >&2; return 1; }
+			store_dump | cmp - "$BATS_TEST_TMPDIR/before" || { echo "$verb on $s changed the journal" >&2; return 1; }
 			cmp "$STATE/history.jsonl" "$BATS_TEST_TMPDIR/history.before" ||
 				{ echo "$verb on $s was logged" >&2; return 1; }
 		fi
@@ -355,7 +356,7 @@ verb_matrix() {
 	gov pop >/dev/null
 	# bounded: the lease lapses within about 1 s; wait at most 3 s
 	wait_until 30 bash -c '"$GOVERNOR" -d "$STATE" -c "$CONF" list --json | jq -e ".[0].status == \"blocked\"" >/dev/null'
-	cp "$QF" "$BATS_TEST_TMPDIR/before"
+	store_dump >"$BATS_TEST_TMPDIR/before"
 	run gov list --json
 	jqt '[.[] | [.id, .status]] == [["T-01","blocked"],["T-02","blocked"]]'
 	jqt '.[1].blocked_reason == "depends on T-01, which is blocked"'
@@ -364,7 +365,7 @@ verb_matrix() {
 	run gov stats --json
 	jqt '.tasks.blocked == 2 and .tasks.pending == 0'
 	# readers write nothing; the next full commit records both
-	cmp "$QF" "$BATS_TEST_TMPDIR/before"
+	store_dump | cmp - "$BATS_TEST_TMPDIR/before"
 	gov add "c" >/dev/null
 	check
 	assert_decision READY
@@ -458,6 +459,7 @@ verb_matrix() {
 # --- archive ------------------------------------------------------------------------------------
 
 @test "archive: --older-than 1d keeps a just-finished task, --older-than 0 moves it; ids go on" {
+	file_store_only
 	gov add "finished" >/dev/null
 	gov add "still pending" >/dev/null
 	gov done T-01 >/dev/null
@@ -500,6 +502,7 @@ verb_matrix() {
 }
 
 @test "archiving on commit: a task finished long ago leaves with archive_days = 7, stays with 0" {
+	file_store_only
 	local HEADER='{"version":2,"last_id":2,"archived_count":0}'
 	replace_journal "$(printf '%s\n%s\n%s' "$HEADER" \
 		"$(task_line T-01 '{"status":"done","finished_at":"2020-01-02T03:04:05Z"}')" \

@@ -285,6 +285,7 @@ task_count() {
 # --- check materialises due schedules ------------------------------------------------------
 
 @test "check queues exactly one task for a schedule ten periods overdue, and moves next_run" {
+	file_store_only
 	conf_ignore_host_load
 	calm_snapshot
 	gov add "queued by hand" >/dev/null

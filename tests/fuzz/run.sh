@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 build="${FUZZ_BUILD:-$repo/build-fuzz}"
 jobs="${FUZZ_JOBS:-2}"
-all="fuzz_journal fuzz_config fuzz_duration fuzz_snapshot fuzz_cron fuzz_time fuzz_extract"
+all="fuzz_journal fuzz_config fuzz_duration fuzz_snapshot fuzz_cron fuzz_time fuzz_extract fuzz_alerts"
 only="${FUZZ_ONLY:-$all}"
 
 mkdir -p "$build"
@@ -33,7 +33,7 @@ run_one() {
 	mkdir -p "$work"
 	dict=
 	case "$name" in
-	fuzz_journal | fuzz_snapshot | fuzz_extract) dict="-dict=$here/json.dict" ;;
+	fuzz_journal | fuzz_snapshot | fuzz_extract | fuzz_alerts) dict="-dict=$here/json.dict" ;;
 	fuzz_config) dict="-dict=$here/config.dict" ;;
 	fuzz_cron) dict="-dict=$here/cron.dict" ;;
 	esac

@@ -473,6 +473,16 @@ static void test_file_errors(void **state)
 	expect_error("duration.conf", "[lock]\nttl = 5x\n", 2, "ttl");
 	expect_error("fraction.conf", "[policy]\nclaim_ttl = 1.5m\n", 2, "claim_ttl");
 	expect_error("backend.conf", "[store]\nbackend = sqlite\n", 2, "backend");
+	/* A password belongs in ~/.pgpass or PGPASSWORD; the dsn is then safe to print. */
+	expect_error("dsn-pw.conf", "[store]\ndsn = host=db password=hunter2\n", 2, "password");
+	expect_error("dsn-pw-case.conf", "[store]\ndsn = host=db PassWord = x\n", 2, "password");
+	expect_error("dsn-uri.conf", "[store]\ndsn = postgresql://agent:hunter2@db/governor\n", 2,
+	             "password");
+	expect_error("dsn-query.conf", "[store]\ndsn = postgres://db/governor?password=x\n", 2,
+	             "password");
+	expect_error("host-long.conf", "[store]\nhost = "
+	             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+	             2, "64 bytes");
 	expect_error("outside.conf", "; top\nmax_concurrent = 1\n[policy]\n", 2, "outside");
 	expect_error("syntax.conf", "[policy]\nmax_concurrent 1\n", 2, NULL);
 	expect_error("bracket.conf", "[policy\nmax_concurrent = 1\n", 1, NULL);
@@ -531,6 +541,7 @@ static void test_range_errors(void **state)
 		{ "claim.conf", "[policy]\nclaim_ttl = 500ms\n", "claim_ttl" },
 		{ "retries.conf", "[policy]\nmax_retries = 0\n", "max_retries" },
 		{ "sample.conf", "[probe.cpu]\nsample = 6s\n", "sample" },
+		{ "no-dsn.conf", "[store]\nbackend = postgres\n", "store.dsn" },
 	};
 
 	(void)state;
@@ -549,6 +560,36 @@ static void test_range_errors(void **state)
 	/* Equal bounds are fine. */
 	config_free(load_ok(write_conf("backoff-eq.conf",
 	                               "[policy]\nbackoff_min = 1h\nbackoff_max = 60m\n", 0600)));
+}
+
+/* [store]: the dsn is kept as written (never with a password); host defaults to the host name. */
+static void test_store_keys(void **state)
+{
+	char name[256] = "";
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok(write_conf("store.conf", "[store]\nbackend = postgres\n"
+	                         "dsn = host=/run/pg dbname=governor user=agent\n", 0600));
+	assert_string_equal(cfg->backend, "postgres");
+	assert_string_equal(cfg->dsn, "host=/run/pg dbname=governor user=agent");
+	gethostname(name, sizeof name);
+	name[64] = '\0';
+	assert_string_equal(cfg->host, name[0] ? name : "localhost");
+	assert_int_equal(cfg->policy.fleet_max_concurrent, 0);
+	config_free(cfg);
+	cfg = load_ok(write_conf("host.conf", "[store]\nhost = laptop\n[policy]\n"
+	                         "fleet_max_concurrent = 3\n", 0600));
+	assert_string_equal(cfg->host, "laptop");
+	assert_string_equal(cfg->backend, "file");
+	assert_int_equal(cfg->policy.fleet_max_concurrent, 3);
+	config_free(cfg);
+	/* A refused dsn is not echoed: the value may hold the password. */
+	char *cause = NULL;
+	write_conf("pw.conf", "[store]\ndsn = host=db password=hunter2\n", 0600);
+	assert_int_equal(config_load(path, &cfg, &cause), -1);
+	assert_null(strstr(cause, "hunter2"));
+	free(cause);
 }
 
 static void test_file_permissions(void **state)
@@ -825,6 +866,7 @@ int main(void)
 		cmocka_unit_test_setup(test_models, setup),
 		cmocka_unit_test_setup(test_file_errors, setup),
 		cmocka_unit_test_setup(test_range_errors, setup),
+		cmocka_unit_test_setup(test_store_keys, setup),
 		cmocka_unit_test_setup(test_file_permissions, setup),
 		cmocka_unit_test_setup(test_env_override, setup),
 		cmocka_unit_test_setup(test_env_errors, setup),

@@ -553,6 +553,37 @@ static void test_details(void **state)
 	assert_non_null(strstr(d.detail, "gpt-5"));
 }
 
+/* Fleet mode: max_concurrent counts this host's tasks; fleet_max_concurrent every host's. */
+static void test_fleet_cap(void **state)
+{
+	struct policy_task one[] = ONE_TASK;
+	struct policy_config cfg = DEFAULTS;
+	struct snapshot calm = CALM, busy = SNAP(99, 60, 0.5, 4, 50, 0, 0);
+	struct policy_decision d;
+	struct policy_view view = { .pending = one, .npending = 1, .fleet_in_flight = 5 };
+
+	(void)state;
+	d = policy_decide(&cfg, &calm, &view, NOW);          /* off (0): other hosts do not count */
+	assert_int_equal(d.status, POLICY_READY);
+	cfg.fleet_max_concurrent = 6;
+	d = policy_decide(&cfg, &calm, &view, NOW);          /* below the cap */
+	assert_int_equal(d.status, POLICY_READY);
+	view.fleet_in_flight = 6;                            /* at the cap */
+	d = policy_decide(&cfg, &calm, &view, NOW);
+	assert_int_equal(d.status, POLICY_DEFERRED);
+	assert_int_equal(d.reason, REASON_CONCURRENCY_LIMIT);
+	assert_string_equal(d.detail, "6 in flight across the fleet, fleet_max_concurrent 6");
+	view.claimed = 1;                                    /* this host's limit is named first */
+	d = policy_decide(&cfg, &calm, &view, NOW);
+	assert_non_null(strstr(d.detail, "limit 1"));
+	view.claimed = 0;
+	d = policy_decide(&cfg, &busy, &view, NOW);          /* the cap comes before the readings */
+	assert_int_equal(d.reason, REASON_CONCURRENCY_LIMIT);
+	cfg.max_concurrent = 0;                              /* draining comes before it */
+	d = policy_decide(&cfg, &calm, &view, NOW);
+	assert_int_equal(d.reason, REASON_DRAINING);
+}
+
 /* --- active hours and dispatch budgets (rules 4 and 5) ------------------------------------------ */
 
 #define HM(h, m) ((h) * 60 + (m))
@@ -1013,6 +1044,7 @@ int main(void)
 		cmocka_unit_test(test_reason_names),
 		cmocka_unit_test(test_status_names),
 		cmocka_unit_test(test_details),
+		cmocka_unit_test(test_fleet_cap),
 		cmocka_unit_test(test_hours),
 		cmocka_unit_test(test_hours_every_minute),
 		cmocka_unit_test(test_budget),

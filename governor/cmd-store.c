@@ -1,0 +1,222 @@
+/*
+ * cmd-store.c: the store behind the queue (docs/fleet.md): connecting to it, `store init`
+ * (create or migrate the postgres schema) and `store migrate --to postgres` (copy this host's
+ * file queue, its archive included, into the shared store under the same ids).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "governor/cli.h"
+#include "queue/pgstore.h"
+#include "queue/queue.h"
+#include "queue/statedir.h"
+
+int ctx_open_store(struct ctx *ctx, char **cause)
+{
+	if (strcmp(ctx->cfg->backend, "postgres") != 0)
+		return QUEUE_OK;
+	return queue_use_postgres(ctx->cfg->dsn, ctx->cfg->host, cause);
+}
+
+static int need_dsn(const struct ctx *ctx)
+{
+	if (ctx->cfg->dsn[0])
+		return 0;
+	errorf("store.dsn is not set: name the database in the config ([store] dsn = ...) or in "
+	       "GOVERNOR_STORE_DSN");
+	return -1;
+}
+
+static int store_init(struct ctx *ctx, int argc, char **argv)
+{
+	char *cause = NULL;
+	int from;
+	(void)argv;
+	if (argc > 1)
+		return usage_error(cmd_find("store"), "store init takes no arguments");
+	if (need_dsn(ctx) < 0)
+		return EXIT_CONFIG;
+	int rc = pgs_init(ctx->cfg->dsn, &from, &cause);
+	if (rc < 0)
+		return fail_cause(exit_for_queue_error(rc), cause);
+	if (from == PGS_SCHEMA_VERSION)
+		printf("postgres store is at schema version %d already; nothing to do\n", from);
+	else
+		printf("postgres store %s schema version %d (was %d)\n",
+		       from ? "migrated to" : "created at", PGS_SCHEMA_VERSION, from);
+	return EXIT_OK;
+}
+
+struct copy {
+	struct queue *to;
+	long added, archived, present;
+	char *cause;
+};
+
+/* Copy one task (a JSON line); 0, or a queue_error with c->cause. */
+static int copy_line(struct copy *c, const char *line, size_t len, int archived, const char *where)
+{
+	cJSON *j = cJSON_ParseWithLength(line, len);
+	char *why = NULL;
+	struct task *t = j ? task_from_json(j, &why) : NULL;
+	cJSON_Delete(j);
+	if (!t) {
+		char buf[300];
+		snprintf(buf, sizeof buf, "%s: not a task (%s); nothing was copied", where,
+		         why ? why : "not JSON");
+		free(why);
+		c->cause = strdup(buf);
+		return QUEUE_ECORRUPT;
+	}
+	int rc = queue_import(c->to, t, archived, &c->cause);
+	task_free(t);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		c->present++;
+	else if (archived)
+		c->archived++;
+	else
+		c->added++;
+	return 0;
+}
+
+static int by_name_desc(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*b)->d_name, (*a)->d_name);
+}
+
+static int jsonl_file(const struct dirent *e)
+{
+	size_t n = strlen(e->d_name);
+	return n > 6 && strcmp(e->d_name + n - 6, ".jsonl") == 0;
+}
+
+/*
+ * The archive, newest file and newest line first: the archive may hold a task twice (a crash
+ * between archiving and compaction), and the last copy is the one that counts, so it is the
+ * one inserted; the older copy then finds its id taken.
+ */
+static int copy_archive(struct ctx *ctx, struct copy *c)
+{
+	char path[4096];
+	struct dirent **names;
+	snprintf(path, sizeof path, "%s/%s", ctx->state_dir, QUEUE_ARCHIVE_DIR);
+	int n = scandir(path, &names, jsonl_file, by_name_desc), rc = 0;
+	if (n < 0)
+		return errno == ENOENT ? 0 : (c->cause = strdup("cannot read the archive directory"), QUEUE_EIO);
+	for (int i = 0; i < n; i++) {
+		char file[4096 + 300], *text = NULL;
+		size_t len = 0;
+		snprintf(file, sizeof file, "%s/%s", path, names[i]->d_name);
+		FILE *f = rc == 0 ? fopen(file, "re") : NULL;
+		if (f) {
+			text = malloc(1);
+			for (char chunk[65536]; text;) {
+				size_t got = fread(chunk, 1, sizeof chunk, f);
+				char *grown = got ? realloc(text, len + got + 1) : text;
+				if (!got || !grown)
+					break;
+				text = grown;
+				memcpy(text + len, chunk, got);
+				len += got;
+			}
+			fclose(f);
+		}
+		if (rc == 0 && !text) {
+			c->cause = strdup("cannot read the archive");
+			rc = QUEUE_EIO;
+		}
+		/* Whole lines only, last first; a partial last line was never archived. */
+		while (rc == 0 && len > 0) {
+			size_t end = len;
+			while (end > 0 && text[end - 1] != '\n')
+				end--;
+			if (end == 0)
+				break;
+			size_t start = end - 1;
+			while (start > 0 && text[start - 1] != '\n')
+				start--;
+			if (end - 1 > start)
+				rc = copy_line(c, text + start, end - 1 - start, 1, file);
+			len = start;
+		}
+		free(text);
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+static int store_migrate(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = { { "to", required_argument, NULL, 't' }, { 0 } };
+	const struct cmd *self = cmd_find("store");
+	const char *to = NULL;
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt != 't')
+			return usage_error(self, "unknown option '%s'", argv[optind - 1]);
+		to = optarg;
+	}
+	if (!to || strcmp(to, "postgres") != 0 || optind < argc)
+		return usage_error(self, "store migrate takes --to postgres");
+	if (need_dsn(ctx) < 0)
+		return EXIT_CONFIG;
+	if (ctx_open_state(ctx) < 0)
+		return EXIT_FAILURE_RUNTIME;
+
+	struct queue *from = NULL;
+	struct copy c = { 0 };
+	int rc = queue_load(ctx->statefd, &from, &c.cause);   /* before connecting: the files */
+	if (rc < 0)
+		return fail_cause(exit_for_queue_error(rc), c.cause);
+	unsigned long last_id = queue_last_id(from);
+	if ((rc = queue_use_postgres(ctx->cfg->dsn, ctx->cfg->host, &c.cause)) < 0 ||
+	    (rc = queue_begin(ctx->statefd, 0, &c.to, &c.cause)) < 0) {
+		queue_free(from);
+		return fail_cause(exit_for_queue_error(rc), c.cause);
+	}
+	for (size_t i = 0; i < queue_count(from) && rc == 0; i++) {
+		char *line;
+		size_t len;
+		if ((rc = queue_get_json(from, queue_entry(from, i)->id, &line, &len, &c.cause)) < 0)
+			break;
+		rc = copy_line(&c, line, len, 0, QUEUE_JOURNAL);
+		free(line);
+	}
+	if (rc == 0)
+		rc = copy_archive(ctx, &c);
+	/* Ids the file store used stay used, even those of tasks no longer anywhere. */
+	if (rc == 0)
+		queue_reserve_ids(c.to, last_id);
+	if (rc == 0)
+		rc = queue_commit(c.to, &c.cause);
+	last_id = queue_last_id(c.to);
+	queue_free(c.to);
+	queue_free(from);
+	if (rc < 0)
+		return fail_cause(exit_for_queue_error(rc), c.cause);
+	printf("copied %ld tasks and %ld archived tasks to the postgres store; %ld were there "
+	       "already; new ids follow T-%02lu\n", c.added, c.archived, c.present, last_id);
+	return EXIT_OK;
+}
+
+int cmd_store(struct ctx *ctx, int argc, char **argv)
+{
+	const struct cmd *self = cmd_find("store");
+	if (argc < 2)
+		return usage_error(self, "missing subcommand (init, migrate)");
+	if (strcmp(argv[1], "init") == 0)
+		return store_init(ctx, argc - 1, argv + 1);
+	if (strcmp(argv[1], "migrate") == 0)
+		return store_migrate(ctx, argc - 1, argv + 1);
+	return usage_error(self, "unknown subcommand '%s' (init, migrate)", argv[1]);
+}
