@@ -250,7 +250,13 @@ def chk: if .version_ms then "\(.scenario): \(.median_ms) ms = \(.ratio)x --vers
 "## Before",
 "",
 "The store before the journal (one `queue.json` document rewritten on every commit) and its",
-"measurements are in [store.md](store.md): check READY + claim at 1k took 40 ms (21.8x --version)."
+"measurements are in [store.md](store.md): check READY + claim at 1k took 40 ms (21.8x --version).",
+"",
+"## The postgres store",
+"",
+"Fleet mode\u0027s shared store against the file store (add, check -n, check + claim at 1k, one",
+"hyperfine run, a local PostgreSQL 15 with fsync on) is `tests/bench/bench-fleet.sh`; its figures",
+"are in [fleet.md](fleet.md#cost-testsbenchbench-fleetsh)."
 ' "$tmp/bench.json" > "$docs/bench.md"
 grep -q '^## Before' "$docs/bench.md" || {
 	echo "report.sh: $docs/bench.md is incomplete" >&2
