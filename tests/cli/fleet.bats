@@ -279,3 +279,15 @@ heartbeat_loop() {
 	run gov add "next"
 	[ "$output" = T-03 ]
 }
+
+@test "a task started by run inherits no descriptor of the store's connection" {
+	conf_ignore_host_load
+	gov add "look at my descriptors" >/dev/null
+	run gov run --wait -- sh -c 'for f in /proc/$$/fd/*; do readlink "$f"; done; true'
+	[ "$status" -eq 0 ]
+	run gov logs T-01
+	[[ "$output" != *socket:* ]]
+	[[ "$output" == */proc/* ]] || [[ "$output" == */dev/null* ]] || [[ "$output" == *.log* ]]
+	run psql_store "SELECT status FROM governor_tasks WHERE id = 1"
+	[ "$output" = done ]
+}

@@ -58,7 +58,7 @@ check_not_lock_held() {
 	calm_snapshot
 	conf '[probe.cpu]' 'sample = 3s'
 	gov add "task" >/dev/null
-	cp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump >"$BATS_TEST_TMPDIR/q"
 	start_holder
 	local expires
 	expires=$(grep -o 'expires=[^ ]*' "$STATE/lock" | cut -d= -f2)
@@ -77,7 +77,7 @@ check_not_lock_held() {
 	[ "$status" -eq 0 ]
 	assert_decision READY
 	# lock_held decisions changed nothing
-	cmp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump | cmp - "$BATS_TEST_TMPDIR/q"
 	kill -KILL "$HOLDER"
 	wait_exit "$HOLDER" 30
 }

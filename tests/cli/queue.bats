@@ -8,7 +8,7 @@ HEADER='{"version":2,"last_id":0,"archived_count":0}'
 
 # Every command refuses a corrupt queue and leaves the journal byte-identical.
 assert_corrupt_refused() {
-	cp "$QF" "$BATS_TEST_TMPDIR/orig"
+	store_dump >"$BATS_TEST_TMPDIR/orig"
 	rm -f "$BATS_TEST_TMPDIR/orig.bak"
 	[ ! -e "$QF.bak" ] || cp "$QF.bak" "$BATS_TEST_TMPDIR/orig.bak"
 	calm_snapshot
@@ -28,7 +28,7 @@ assert_corrupt_refused() {
 		[ -z "$output" ] || { echo "$args printed <$output>" >&2; return 1; }
 		assert_contains "$stderr" "queue.jsonl" || return 1
 	done
-	cmp "$QF" "$BATS_TEST_TMPDIR/orig" || return 1
+	store_dump | cmp - "$BATS_TEST_TMPDIR/orig" || return 1
 	if [ -e "$BATS_TEST_TMPDIR/orig.bak" ]; then
 		cmp "$QF.bak" "$BATS_TEST_TMPDIR/orig.bak" || return 1
 	else
@@ -40,6 +40,7 @@ assert_corrupt_refused() {
 }
 
 @test "corrupt queue: garbage" {
+	file_store_only
 	gov add "one" >/dev/null
 	replace_journal 'this is not json'
 	assert_corrupt_refused
@@ -48,12 +49,14 @@ assert_corrupt_refused() {
 }
 
 @test "corrupt queue: an empty journal file" {
+	file_store_only
 	gov add "one" >/dev/null
 	: >"$QF"
 	assert_corrupt_refused
 }
 
 @test "corrupt queue: a truncated JSON line" {
+	file_store_only
 	gov add "one" >/dev/null
 	gov add "two" >/dev/null
 	local l2 l3
@@ -69,6 +72,7 @@ assert_corrupt_refused() {
 }
 
 @test "corrupt queue: wrong types" {
+	file_store_only
 	for extra in '{"priority":"x"}' '{"status":"sleeping"}' '{"added_at":"yesterday"}' \
 		'{"prompt":7}' '{"metadata":[1]}' '{"attempts":{}}' '{"retries":-1}' '{"id":"X-1"}'; do
 		replace_journal "$(printf '%s\n%s\n%s' "$HEADER" "$(task_line T-01)" "$(task_line T-02 "$extra")")"
@@ -81,6 +85,7 @@ assert_corrupt_refused() {
 }
 
 @test "corrupt queue: an unknown version" {
+	file_store_only
 	replace_journal "$(printf '%s\n%s' '{"version":3,"last_id":1,"archived_count":0}' "$(task_line T-01)")"
 	assert_corrupt_refused
 	run --separate-stderr gov check
@@ -90,6 +95,7 @@ assert_corrupt_refused() {
 }
 
 @test "corrupt queue: a legacy array or a version 1 document is not a journal" {
+	file_store_only
 	replace_journal '[{"prompt":"a","priority":2,"added_at":"2026-02-02T03:32:53Z","metadata":{"source":"manual","retry_count":0}}]'
 	assert_corrupt_refused
 	replace_journal "{\"version\":1,\"last_id\":1,\"archived_count\":0,\"tasks\":[$(task_line T-01)]}"
@@ -99,6 +105,7 @@ assert_corrupt_refused() {
 }
 
 @test "a line corrupted in place, under a valid index, is still found by every reader" {
+	file_store_only
 	calm_snapshot
 	gov add "one" >/dev/null       # creates the journal and an index that covers T-01
 	gov add "two" >/dev/null
@@ -107,7 +114,7 @@ assert_corrupt_refused() {
 	local off
 	off=$(grep -bo '"prompt"' "$QF" | head -n 1 | cut -d: -f1)
 	printf '"pXXXXX"' | dd of="$QF" bs=1 seek="$off" conv=notrunc 2>/dev/null
-	cp "$QF" "$BATS_TEST_TMPDIR/orig"
+	store_dump >"$BATS_TEST_TMPDIR/orig"
 	for args in "list --json" "show T-01" "check --snapshot $CALM" "pop T-01"; do
 		run --separate-stderr gov $args
 		[ "$status" -eq 65 ] || { echo "$args exited $status" >&2; false; }
@@ -115,7 +122,7 @@ assert_corrupt_refused() {
 	done
 	run --separate-stderr gov list
 	[ "$status" -eq 65 ]
-	cmp "$QF" "$BATS_TEST_TMPDIR/orig"
+	store_dump | cmp - "$BATS_TEST_TMPDIR/orig"
 }
 
 @test "a line corrupted in place, under a valid index, stops writers too" {
@@ -125,13 +132,14 @@ assert_corrupt_refused() {
 	local off
 	off=$(grep -bo '"prompt"' "$QF" | head -n 1 | cut -d: -f1)
 	printf '"pXXXXX"' | dd of="$QF" bs=1 seek="$off" conv=notrunc 2>/dev/null
-	cp "$QF" "$BATS_TEST_TMPDIR/orig"
+	store_dump >"$BATS_TEST_TMPDIR/orig"
 	run --separate-stderr gov add "three"
 	[ "$status" -eq 65 ]
-	cmp "$QF" "$BATS_TEST_TMPDIR/orig"
+	store_dump | cmp - "$BATS_TEST_TMPDIR/orig"
 }
 
 @test "a later line of the same task supersedes the earlier one" {
+	file_store_only
 	replace_journal "$(printf '%s\n%s\n%s\n%s' "$HEADER" "$(task_line T-01)" "$(task_line T-02)" \
 		"$(task_line T-01 '{"status":"blocked","retries":3,"blocked_reason":"by hand"}')")"
 	run --separate-stderr gov list --json
@@ -144,6 +152,7 @@ assert_corrupt_refused() {
 }
 
 @test "a task id above the header's last_id raises it; ids are never reused" {
+	file_store_only
 	replace_journal "$(printf '%s\n%s\n%s' '{"version":2,"last_id":1,"archived_count":0}' \
 		"$(task_line T-01)" "$(task_line T-05)")"
 	run --separate-stderr gov list --json
@@ -154,6 +163,7 @@ assert_corrupt_refused() {
 }
 
 @test "unknown task fields are kept through a state change" {
+	file_store_only
 	calm_snapshot
 	replace_journal "$(printf '%s\n%s' "$HEADER" "$(task_line T-01 '{"future_field":{"a":1}}')")"
 	run gov list --json
@@ -164,17 +174,18 @@ assert_corrupt_refused() {
 }
 
 @test "a torn last line (a writer killed mid-append) is not part of the queue, and the next writer cuts it off" {
+	file_store_only
 	gov add "one" >/dev/null
 	gov add "two" >/dev/null
 	local torn
 	torn=$(task_line T-03)
 	printf '%s' "${torn:0:40}" >>"$QF"
-	cp "$QF" "$BATS_TEST_TMPDIR/orig"
+	store_dump >"$BATS_TEST_TMPDIR/orig"
 	# readers ignore it and change nothing
 	run --separate-stderr gov list --json
 	[ "$status" -eq 0 ]
 	jqt '[.[].id] == ["T-01","T-02"]'
-	cmp "$QF" "$BATS_TEST_TMPDIR/orig"
+	store_dump | cmp - "$BATS_TEST_TMPDIR/orig"
 	# a writer cuts it off before appending
 	run gov add "three"
 	[ "$output" = "T-03" ]
@@ -185,6 +196,7 @@ assert_corrupt_refused() {
 }
 
 @test "commits append whole lines; every line parses" {
+	file_store_only
 	calm_snapshot
 	gov add "one" >/dev/null
 	gov add "two" >/dev/null
@@ -196,6 +208,7 @@ assert_corrupt_refused() {
 }
 
 @test "compaction keeps the previous journal in queue.jsonl.bak" {
+	file_store_only
 	# one task rewritten 20 times with a 60 KB prompt: 1.2 MB of mostly superseded lines
 	local big i
 	big=$(head -c 60000 /dev/zero | tr '\0' 'x')
@@ -230,6 +243,7 @@ assert_corrupt_refused() {
 }
 
 @test "the state dir is created 0700 and its files 0600, whatever the umask" {
+	file_store_only
 	calm_snapshot
 	local dir="$BATS_TEST_TMPDIR/new/nested/state"
 	umask 000
@@ -248,6 +262,7 @@ assert_corrupt_refused() {
 }
 
 @test "a symlink planted at queue.jsonl is refused and its target untouched" {
+	file_store_only
 	local target="$BATS_TEST_TMPDIR/target.jsonl"
 	printf '%s\n%s\n' "$HEADER" "$(task_line T-01)" >"$target"
 	chmod 600 "$target"
@@ -320,6 +335,7 @@ assert_corrupt_refused() {
 }
 
 @test "a queue.jsonl writable by others is refused" {
+	file_store_only
 	gov add "task" >/dev/null
 	chmod 0666 "$QF"
 	run --separate-stderr gov list
@@ -352,22 +368,22 @@ assert_corrupt_refused() {
 	[ -z "$output" ]
 	assert_contains "$stderr" "no claimed task"
 	gov add "pending one" >/dev/null
-	cp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump >"$BATS_TEST_TMPDIR/q"
 	run --separate-stderr gov pop
 	[ "$status" -eq 65 ]
 	[ -z "$output" ]
 	assert_contains "$stderr" "no claimed task"
-	cmp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump | cmp - "$BATS_TEST_TMPDIR/q"
 }
 
 @test "pop of a pending task by id exits 65 and says pending" {
 	gov add "pending one" >/dev/null
-	cp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump >"$BATS_TEST_TMPDIR/q"
 	run --separate-stderr gov pop T-01
 	[ "$status" -eq 65 ]
 	[ -z "$output" ]
 	assert_contains "$stderr" "T-01 is pending"
-	cmp "$QF" "$BATS_TEST_TMPDIR/q"
+	store_dump | cmp - "$BATS_TEST_TMPDIR/q"
 	run --separate-stderr gov pop T-07
 	[ "$status" -eq 65 ]
 	assert_contains "$stderr" "no task T-07"
