@@ -17,6 +17,8 @@
 #include "queue/queue.h"
 #include "queue/statedir.h"
 
+#define ARCHIVE_FILE_MAX ((size_t)1 << 30)   /* one month's archive file, at most */
+
 int ctx_open_store(struct ctx *ctx, char **cause)
 {
 	if (strcmp(ctx->cfg->backend, "postgres") != 0)
@@ -105,32 +107,27 @@ static int jsonl_file(const struct dirent *e)
  */
 static int copy_archive(struct ctx *ctx, struct copy *c)
 {
-	char path[4096];
 	struct dirent **names;
+	int afd = openat(ctx->statefd, QUEUE_ARCHIVE_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (afd < 0)
+		return errno == ENOENT ? 0 : (c->cause = strdup("cannot open the archive directory"),
+		                              QUEUE_EIO);
+	char path[4096];
 	snprintf(path, sizeof path, "%s/%s", ctx->state_dir, QUEUE_ARCHIVE_DIR);
-	int n = scandir(path, &names, jsonl_file, by_name_desc), rc = 0;
-	if (n < 0)
-		return errno == ENOENT ? 0 : (c->cause = strdup("cannot read the archive directory"), QUEUE_EIO);
+	int n = scandir(path, &names, jsonl_file, by_name_desc), rc = 0;   /* the names only */
+	if (n < 0) {
+		close(afd);
+		c->cause = strdup("cannot read the archive directory");
+		return QUEUE_EIO;
+	}
 	for (int i = 0; i < n; i++) {
-		char file[4096 + 300], *text = NULL;
+		char *text = NULL, where[300];
 		size_t len = 0;
-		snprintf(file, sizeof file, "%s/%s", path, names[i]->d_name);
-		FILE *f = rc == 0 ? fopen(file, "re") : NULL;
-		if (f) {
-			text = malloc(1);
-			for (char chunk[65536]; text;) {
-				size_t got = fread(chunk, 1, sizeof chunk, f);
-				char *grown = got ? realloc(text, len + got + 1) : text;
-				if (!got || !grown)
-					break;
-				text = grown;
-				memcpy(text + len, chunk, got);
-				len += got;
-			}
-			fclose(f);
-		}
-		if (rc == 0 && !text) {
-			c->cause = strdup("cannot read the archive");
+		snprintf(where, sizeof where, "%s/%s", QUEUE_ARCHIVE_DIR, names[i]->d_name);
+		if (rc == 0 && statedir_read(afd, names[i]->d_name, ARCHIVE_FILE_MAX, &text, &len) < 0) {
+			c->cause = malloc(400);
+			if (c->cause)
+				snprintf(c->cause, 400, "cannot read '%s': %s", where, strerror(errno));
 			rc = QUEUE_EIO;
 		}
 		/* Whole lines only, last first; a partial last line was never archived. */
@@ -144,13 +141,14 @@ static int copy_archive(struct ctx *ctx, struct copy *c)
 			while (start > 0 && text[start - 1] != '\n')
 				start--;
 			if (end - 1 > start)
-				rc = copy_line(c, text + start, end - 1 - start, 1, file);
+				rc = copy_line(c, text + start, end - 1 - start, 1, where);
 			len = start;
 		}
 		free(text);
 		free(names[i]);
 	}
 	free(names);
+	close(afd);
 	return rc;
 }
 

@@ -291,3 +291,31 @@ heartbeat_loop() {
 	run psql_store "SELECT status FROM governor_tasks WHERE id = 1"
 	[ "$output" = done ]
 }
+
+@test "store migrate: of a task archived twice the last copy counts; a bad line copies nothing" {
+	local files="$BATS_TEST_TMPDIR/files"
+	mkdir -m 700 "$files" "$files/archive"
+	chmod 700 "$files/archive"
+	printf '%s\n' '{"version":2,"last_id":3,"archived_count":1}' >"$files/queue.jsonl"
+	task_line T-03 >>"$files/queue.jsonl"
+	{
+		task_line T-01 '{"status":"cancelled","finished_at":"2026-01-02T03:04:05Z"}'
+		task_line T-01 '{"status":"done","finished_at":"2026-01-02T03:04:06Z"}'
+	} >"$files/archive/2026-01.jsonl"
+	chmod 600 "$files/queue.jsonl" "$files/archive/2026-01.jsonl"
+	printf '%s\n' 'not a task' >"$BATS_TEST_TMPDIR/bad-line"
+	cp "$files/archive/2026-01.jsonl" "$BATS_TEST_TMPDIR/good"
+	cat "$BATS_TEST_TMPDIR/bad-line" >>"$files/archive/2026-01.jsonl"
+	run env -u GOVERNOR_STORE_BACKEND "$GOVERNOR" -d "$files" -c "$CONF" store migrate --to postgres
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"archive/2026-01.jsonl: not a task"*"nothing was copied"* ]]
+	run psql_store "SELECT count(*) FROM governor_tasks"
+	[ "$output" = 0 ]
+	cp "$BATS_TEST_TMPDIR/good" "$files/archive/2026-01.jsonl"
+	run env -u GOVERNOR_STORE_BACKEND "$GOVERNOR" -d "$files" -c "$CONF" store migrate --to postgres
+	[ "$status" -eq 0 ]
+	run psql_store "SELECT id, status, archived FROM governor_tasks ORDER BY id"
+	[ "$output" = $'1|done|t\n3|pending|f' ]
+	run gov add "next"
+	[ "$output" = T-04 ]
+}
