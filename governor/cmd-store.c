@@ -35,23 +35,48 @@ static int need_dsn(const struct ctx *ctx)
 	return -1;
 }
 
+/* The options of a store subcommand: -n, and --to NAME for migrate (to: NULL for init). */
+static int store_options(struct ctx *ctx, int argc, char **argv, const char **to)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd *self = cmd_find("store");
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "n", opts, NULL)) != -1) {
+		if (opt == 'n')
+			ctx->dry_run = 1;
+		else if (opt == 't' && to)
+			*to = optarg;
+		else
+			return usage_error(self, "unknown option '%s' for store %s", argv[optind - 1], argv[0]);
+	}
+	if (optind < argc)
+		return usage_error(self, "store %s takes no argument '%s'", argv[0], argv[optind]);
+	return EXIT_OK;
+}
+
 static int store_init(struct ctx *ctx, int argc, char **argv)
 {
 	char *cause = NULL;
-	int from;
-	(void)argv;
-	if (argc > 1)
-		return usage_error(cmd_find("store"), "store init takes no arguments");
+	int from, rc = store_options(ctx, argc, argv, NULL);
+	if (rc != EXIT_OK)
+		return rc;
 	if (need_dsn(ctx) < 0)
 		return EXIT_CONFIG;
-	int rc = pgs_init(ctx->cfg->dsn, &from, &cause);
+	rc = pgs_init(ctx->cfg->dsn, ctx->dry_run, &from, &cause);
 	if (rc < 0)
 		return fail_cause(exit_for_queue_error(rc), cause);
 	if (from == PGS_SCHEMA_VERSION)
 		printf("postgres store is at schema version %d already; nothing to do\n", from);
 	else
-		printf("postgres store %s schema version %d (was %d)\n",
-		       from ? "migrated to" : "created at", PGS_SCHEMA_VERSION, from);
+		printf("postgres store %s schema version %d (was %d)%s\n",
+		       ctx->dry_run ? (from ? "would be migrated to" : "would be created at")
+		                    : (from ? "migrated to" : "created at"),
+		       PGS_SCHEMA_VERSION, from, ctx->dry_run ? "; nothing was changed (-n)" : "");
 	return EXIT_OK;
 }
 
@@ -154,18 +179,12 @@ static int copy_archive(struct ctx *ctx, struct copy *c)
 
 static int store_migrate(struct ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = { { "to", required_argument, NULL, 't' }, { 0 } };
-	const struct cmd *self = cmd_find("store");
 	const char *to = NULL;
-	int opt;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (opt != 't')
-			return usage_error(self, "unknown option '%s'", argv[optind - 1]);
-		to = optarg;
-	}
-	if (!to || strcmp(to, "postgres") != 0 || optind < argc)
-		return usage_error(self, "store migrate takes --to postgres");
+	int rc = store_options(ctx, argc, argv, &to);
+	if (rc != EXIT_OK)
+		return rc;
+	if (!to || strcmp(to, "postgres") != 0)
+		return usage_error(cmd_find("store"), "store migrate takes --to postgres");
 	if (need_dsn(ctx) < 0)
 		return EXIT_CONFIG;
 	if (ctx_open_state(ctx) < 0)
@@ -173,7 +192,7 @@ static int store_migrate(struct ctx *ctx, int argc, char **argv)
 
 	struct queue *from = NULL;
 	struct copy c = { 0 };
-	int rc = queue_load(ctx->statefd, &from, &c.cause);   /* before connecting: the files */
+	rc = queue_load(ctx->statefd, &from, &c.cause);   /* before connecting: the files */
 	if (rc < 0)
 		return fail_cause(exit_for_queue_error(rc), c.cause);
 	unsigned long last_id = queue_last_id(from);
@@ -195,15 +214,16 @@ static int store_migrate(struct ctx *ctx, int argc, char **argv)
 	/* Ids the file store used stay used, even those of tasks no longer anywhere. */
 	if (rc == 0)
 		queue_reserve_ids(c.to, last_id);
-	if (rc == 0)
-		rc = queue_commit(c.to, &c.cause);
+	if (rc == 0 && !ctx->dry_run)
+		rc = queue_commit(c.to, &c.cause);     /* -n: queue_free rolls it all back */
 	last_id = queue_last_id(c.to);
 	queue_free(c.to);
 	queue_free(from);
 	if (rc < 0)
 		return fail_cause(exit_for_queue_error(rc), c.cause);
-	printf("copied %ld tasks and %ld archived tasks to the postgres store; %ld were there "
-	       "already; new ids follow T-%02lu\n", c.added, c.archived, c.present, last_id);
+	printf("%s %ld tasks and %ld archived tasks to the postgres store; %ld were there "
+	       "already; new ids follow T-%02lu%s\n", ctx->dry_run ? "would copy" : "copied", c.added,
+	       c.archived, c.present, last_id, ctx->dry_run ? "; nothing was changed (-n)" : "");
 	return EXIT_OK;
 }
 

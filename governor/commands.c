@@ -112,7 +112,7 @@ const struct cmd commands[] = {
 	  "  run NAME          queue one task now, whatever the rule, and print its id; exit 65\n"
 	  "                    while the schedule's last task is pending, claimed or running\n",
 	  CMD_OWN_HELP },
-	{ "store", NULL, cmd_store, "init|migrate --to postgres",
+	{ "store", NULL, cmd_store, "init|migrate --to postgres [-n]",
 	  "the postgres store of a fleet: create its schema, copy this host's queue into it",
 	  "  init              create the tables in store.dsn's database, or migrate them to\n"
 	  "                    this version's schema; safe to run again\n"
@@ -120,6 +120,7 @@ const struct cmd commands[] = {
 	  "                    copy the file queue of this state dir (archive included) into the\n"
 	  "                    postgres store under the same ids; tasks already there are left\n"
 	  "                    alone, so it is safe to run again\n"
+	  "  -n, --dry-run     say what would be created or copied, change nothing\n"
 	  "  Then set store.backend = postgres (docs/fleet.md).\n", 0 },
 	{ "alerts", NULL, cmd_alerts, "[--clear] [--json] [-n]",
 	  "the alert outbox: blocked tasks, a starved lane, failing sources",

@@ -193,7 +193,7 @@ const char *pgs_host(const struct pgs *p)
 	return p->host;
 }
 
-int pgs_init(const char *dsn, int *from, char **cause)
+int pgs_init(const char *dsn, int dry_run, int *from, char **cause)
 {
 	PGconn *c;
 	int rc = connect_db(dsn, &c, cause);
@@ -225,7 +225,7 @@ int pgs_init(const char *dsn, int *from, char **cause)
 			rc = exec(c, "UPDATE governor_meta SET schema_version = $1", 1, params, cause);
 	}
 	if (rc == QUEUE_OK)
-		rc = exec(c, "COMMIT", 0, NULL, cause);
+		rc = exec(c, dry_run ? "ROLLBACK" : "COMMIT", 0, NULL, cause);
 out:
 	pq.PQclear(r);
 	pq.PQfinish(c);

@@ -44,10 +44,11 @@ void pgs_forget(struct pgs *p);
 const char *pgs_host(const struct pgs *p);
 
 /*
- * Create or migrate the schema to PGS_SCHEMA_VERSION in one transaction.  *from gets the
- * version found (0: none).  A newer schema is refused.  Needs no pgs_open.
+ * Create or migrate the schema to PGS_SCHEMA_VERSION in one transaction (with dry_run, rolled
+ * back: only checked).  *from gets the version found (0: none).  A newer schema is refused.
+ * Needs no pgs_open.
  */
-int pgs_init(const char *dsn, int *from, char **cause);
+int pgs_init(const char *dsn, int dry_run, int *from, char **cause);
 
 /* Begin a transaction; pgs_end commits (commit != 0) or rolls back.  QUEUE_OK or error. */
 int pgs_begin(struct pgs *p, enum pgs_mode mode, int fleet, char **cause);

@@ -97,7 +97,7 @@ _governor() {
 	run) opts="--wait --timeout --grace --exit-code -n --dry-run --" ;;
 	logs) opts="-f --follow" words=$(_governor_ids --all) ;;
 	alerts) opts="--clear --json -n --dry-run" ;;
-	store) opts="--to" ;;
+	store) opts="--to -n --dry-run" ;;
 	help) words=$commands ;;
 	esac
 

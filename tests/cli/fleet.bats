@@ -26,6 +26,28 @@ host() {
 	[[ "$output" == *"schema version 2 already"* ]]
 }
 
+@test "store init -n and store migrate -n say what they would do and change nothing" {
+	psql_store "DROP TABLE governor_tasks, governor_meta"
+	run gov store init -n
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"would be created at schema version 2 (was 0); nothing was changed"* ]]
+	run psql_store "SELECT to_regclass('governor_meta') IS NULL"
+	[ "$output" = t ]
+	gov store init >/dev/null
+	local files="$BATS_TEST_TMPDIR/files"
+	mkdir -m 700 "$files"
+	env -u GOVERNOR_STORE_BACKEND "$GOVERNOR" -d "$files" -c "$CONF" add "one" >/dev/null
+	run env -u GOVERNOR_STORE_BACKEND "$GOVERNOR" -d "$files" -c "$CONF" store migrate --to postgres -n
+	[ "$status" -eq 0 ]
+	[[ "$output" == "would copy 1 tasks"*"nothing was changed (-n)" ]]
+	run psql_store "SELECT count(*), (SELECT last_id FROM governor_meta) FROM governor_tasks"
+	[ "$output" = "0|0" ]
+	run gov store migrate --to sqlite
+	[ "$status" -eq 64 ]
+	run gov store init extra
+	[ "$status" -eq 64 ]
+}
+
 @test "a store with a newer schema is refused with a clear error, and left as it is" {
 	psql_store "UPDATE governor_meta SET schema_version = 99"
 	run gov list
