@@ -26,6 +26,22 @@ host() {
 	[[ "$output" == *"schema version 2 already"* ]]
 }
 
+@test "four hosts running store init at once on an empty database: one creates, all succeed" {
+	psql_store "DROP TABLE governor_tasks, governor_meta"
+	local i
+	for i in 1 2 3 4; do
+		gov store init >"$BATS_TEST_TMPDIR/init.$i" 2>&1 &
+		track $!
+	done
+	wait
+	for i in 1 2 3 4; do
+		grep -q "schema version 2" "$BATS_TEST_TMPDIR/init.$i" || { cat "$BATS_TEST_TMPDIR/init.$i" >&2; false; }
+	done
+	[ "$(grep -l "created at schema version 2" "$BATS_TEST_TMPDIR"/init.* | wc -l)" -eq 1 ]
+	run psql_store "SELECT count(*), min(schema_version) FROM governor_meta"
+	[ "$output" = "1|2" ]
+}
+
 @test "store init -n and store migrate -n say what they would do and change nothing" {
 	psql_store "DROP TABLE governor_tasks, governor_meta"
 	run gov store init -n
