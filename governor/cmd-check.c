@@ -560,6 +560,10 @@ int check_cycle(struct ctx *ctx, const struct check_request *req, struct check_r
 		return check_error(EXIT_DATAERR, "bad_snapshot", cause);
 	if (ctx_open_state(ctx) < 0)
 		return check_error(EXIT_FAILURE_RUNTIME, "state_dir", strdup("cannot open the state dir"));
+	int src = ctx_open_store(ctx, &cause);    /* first: a shared store's clock is now's clock */
+	if (src < 0)
+		return check_error(exit_for_queue_error(src),
+		                   src == QUEUE_ECORRUPT ? "queue_corrupt" : "queue_unreadable", cause);
 	c.now = time_now_ms();
 	if (!ctx->dry_run) {
 		int rc = lock_acquire(ctx->statefd, ctx->cfg->lock_ttl_ms, &lock, &holder, &cause);

@@ -132,6 +132,7 @@ int pgs_open(const char *dsn, const char *host, struct pgs **out, char **cause)
 	int rc = connect_db(dsn, &c, cause);
 	if (rc < 0)
 		return rc;
+	time_set_offset_ms(0);     /* measure against this host's own clock (a reconnect, too) */
 	int64_t before = time_now_ms();
 	PGresult *r = pq.PQexec(c, "SELECT schema_version, " DB_NOW_MS " FROM governor_meta");
 	int64_t after = time_now_ms();

@@ -86,6 +86,10 @@ host() {
 @test "an unreachable server is an error naming the store, not a hang" {
 	GOVERNOR_STORE_DSN="host=$BATS_TEST_TMPDIR/nowhere user=governor" run -1 timeout 10 "$GOVERNOR" -d "$STATE" -c "$CONF" list
 	[[ "$output" == *"cannot connect to the postgres store"* ]]
+	# check still answers with its one JSON line: an ERROR naming the store
+	GOVERNOR_STORE_DSN="host=$BATS_TEST_TMPDIR/nowhere user=governor" run --separate-stderr -1 timeout 10 "$GOVERNOR" -d "$STATE" -c "$CONF" check
+	[ "$(jq -r '.status + " " + .error.code' <<<"$output")" = "ERROR queue_unreadable" ]
+	[[ "$(jq -r .error.message <<<"$output")" == *"cannot connect to the postgres store"* ]]
 }
 
 @test "a password in the dsn is refused and never printed" {

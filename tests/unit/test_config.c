@@ -473,6 +473,7 @@ static void test_file_errors(void **state)
 	expect_error("duration.conf", "[lock]\nttl = 5x\n", 2, "ttl");
 	expect_error("fraction.conf", "[policy]\nclaim_ttl = 1.5m\n", 2, "claim_ttl");
 	expect_error("backend.conf", "[store]\nbackend = sqlite\n", 2, "backend");
+	expect_error("fleet-max.conf", "[policy]\nfleet_max_concurrent = -1\n", 2, "fleet_max_concurrent");
 	/* A password belongs in ~/.pgpass or PGPASSWORD; the dsn is then safe to print. */
 	expect_error("dsn-pw.conf", "[store]\ndsn = host=db password=hunter2\n", 2, "password");
 	expect_error("dsn-pw-case.conf", "[store]\ndsn = host=db PassWord = x\n", 2, "password");
