@@ -59,18 +59,6 @@ const char *alert_kind_name(enum alert_kind kind)
 	return kind >= 0 && kind < ALERT__KIND_COUNT ? kind_names[kind] : "unknown";
 }
 
-static char *dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *dupf(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	return strdup(buf);
-}
-
 /* --- building alerts ------------------------------------------------------------------------- */
 
 /* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */

@@ -119,6 +119,8 @@ void warnf(const struct ctx *ctx, const char *fmt, ...) __attribute__((format(pr
 void verbosef(const struct ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Report a module's malloc'd cause and free it; returns code. */
 int fail_cause(int code, char *cause);
+/* A cause built like printf (at most 1023 bytes), malloc'd; NULL when out of memory. */
+char *dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Usage error for command c: message, the synopsis, exit code 64. */
 int usage_error(const struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

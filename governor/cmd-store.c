@@ -94,11 +94,8 @@ static int copy_line(struct copy *c, const char *line, size_t len, int archived,
 	struct task *t = j ? task_from_json(j, &why) : NULL;
 	cJSON_Delete(j);
 	if (!t) {
-		char buf[300];
-		snprintf(buf, sizeof buf, "%s: not a task (%s); nothing was copied", where,
-		         why ? why : "not JSON");
+		c->cause = dupf("%s: not a task (%s); nothing was copied", where, why ? why : "not JSON");
 		free(why);
-		c->cause = strdup(buf);
 		return QUEUE_ECORRUPT;
 	}
 	int rc = queue_import(c->to, t, archived, &c->cause);
@@ -150,9 +147,7 @@ static int copy_archive(struct ctx *ctx, struct copy *c)
 		size_t len = 0;
 		snprintf(where, sizeof where, "%s/%s", QUEUE_ARCHIVE_DIR, names[i]->d_name);
 		if (rc == 0 && statedir_read(afd, names[i]->d_name, ARCHIVE_FILE_MAX, &text, &len) < 0) {
-			c->cause = malloc(400);
-			if (c->cause)
-				snprintf(c->cause, 400, "cannot read '%s': %s", where, strerror(errno));
+			c->cause = dupf("cannot read '%s': %s", where, strerror(errno));
 			rc = QUEUE_EIO;
 		}
 		/* Whole lines only, last first; a partial last line was never archived. */

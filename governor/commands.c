@@ -206,6 +206,16 @@ void verbosef(const struct ctx *ctx, const char *fmt, ...)
 	va_end(ap);
 }
 
+char *dupf(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	return strdup(buf);
+}
+
 int fail_cause(int code, char *cause)
 {
 	errorf("%s", cause ? cause : "unknown error");

@@ -6,7 +6,7 @@
 int view_build(const struct queue *q, int64_t now, struct view *v)
 {
 	size_t n = queue_count(q), k = 0;
-	int here[2] = { 0, 0 };    /* [0] running, [1] claimed, on this host */
+	int claimed_here = 0, running_here = 0;   /* what max_concurrent limits */
 	*v = (struct view){ 0 };
 	if (n && !(v->tasks = malloc(n * sizeof *v->tasks)))
 		return -1;
@@ -14,8 +14,8 @@ int view_build(const struct queue *q, int64_t now, struct view *v)
 		const struct queue_entry *e = queue_entry(q, i);
 		if (e->status < TASK__STATUS_COUNT)
 			v->counts[e->status]++;
-		if (!e->foreign)
-			here[e->status == TASK_CLAIMED] += e->status == TASK_CLAIMED || e->status == TASK_RUNNING;
+		claimed_here += e->status == TASK_CLAIMED && !e->foreign;
+		running_here += e->status == TASK_RUNNING && !e->foreign;
 		int64_t until;
 		if (e->status != TASK_PENDING)
 			continue;
@@ -32,8 +32,8 @@ int view_build(const struct queue *q, int64_t now, struct view *v)
 	v->pv = (struct policy_view){
 		.pending = v->tasks,
 		.npending = k,
-		.claimed = here[1],     /* in flight on this host: what max_concurrent limits */
-		.running = here[0],
+		.claimed = claimed_here,
+		.running = running_here,
 		.fleet_in_flight = (int)(v->counts[TASK_CLAIMED] + v->counts[TASK_RUNNING]),
 	};
 	return 0;

@@ -23,11 +23,7 @@ struct pgs {
 	PGconn *conn;
 	char *host;
 	int in_tx;
-	int inserted;      /* whether the last put wrote a row */
 };
-
-static int put(struct pgs *p, const struct queue_entry *e, const char *host, const char *doc,
-               size_t len, int mode, char **cause);
 
 /*
  * The migrations, in order: migrations[v - 1] takes a store from version v - 1 to v.  A step
@@ -171,15 +167,6 @@ int pgs_open(const char *dsn, const char *host, struct pgs **out, char **cause)
 	return QUEUE_OK;
 }
 
-void pgs_close(struct pgs *p)
-{
-	if (!p)
-		return;
-	pq.PQfinish(p->conn);
-	free(p->host);
-	free(p);
-}
-
 void pgs_forget(struct pgs *p)
 {
 	if (!p)
@@ -187,11 +174,6 @@ void pgs_forget(struct pgs *p)
 	close(pq.PQsocket(p->conn));     /* our copy of the descriptor; the parent keeps its own */
 	free(p->host);
 	free(p);                         /* p->conn is the parent's, left as it is */
-}
-
-const char *pgs_host(const struct pgs *p)
-{
-	return p->host;
 }
 
 int pgs_init(const char *dsn, int dry_run, int *from, char **cause)
@@ -335,21 +317,7 @@ int pgs_doc(struct pgs *p, uint64_t id, char **doc, size_t *len, char **cause)
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 
 int pgs_put(struct pgs *p, const struct queue_entry *e, const char *host, const char *doc,
-            size_t len, char **cause)
-{
-	return put(p, e, host, doc, len, 0, cause);
-}
-
-int pgs_insert(struct pgs *p, const struct queue_entry *e, const char *host, const char *doc,
-               size_t len, int archived, int *inserted, char **cause)
-{
-	return put(p, e, host, doc, len, archived ? 2 : 1, cause) < 0 ? QUEUE_EIO
-	       : (*inserted = p->inserted, QUEUE_OK);
-}
-
-/* mode 0: insert or replace; 1: insert unless the id exists; 2: the same, archived. */
-static int put(struct pgs *p, const struct queue_entry *e, const char *host, const char *doc,
-               size_t len, int mode, char **cause)
+            enum pgs_put_mode mode, char **cause)
 {
 	char v[9][24];
 	snprintf(v[0], 24, "%" PRIu64, e->id);
@@ -363,25 +331,24 @@ static int put(struct pgs *p, const struct queue_entry *e, const char *host, con
 	snprintf(v[8], 24, "%s", e->has_model ? "t" : "f");
 	const char *params[] = {
 		v[0], task_status_name((enum task_status)e->status), v[1], v[2], v[3], v[4], v[5], v[6],
-		v[7], v[8], host, doc, mode == 2 ? "t" : "f",
+		v[7], v[8], host, doc, mode == PGS_KEEP_ARCHIVED ? "t" : "f",
 	};
 	static const char *const sql[] = {
-		PUT_SQL " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+		[PGS_REPLACE] = PUT_SQL " ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
 		" priority = excluded.priority, added_at = excluded.added_at,"
 		" deadline = excluded.deadline, eligible_at = excluded.eligible_at,"
 		" after_id = excluded.after_id, retries = excluded.retries,"
 		" max_retries = excluded.max_retries, has_model = excluded.has_model,"
 		" host = excluded.host, doc = excluded.doc",
-		PUT_SQL " ON CONFLICT (id) DO NOTHING",
-		PUT_SQL " ON CONFLICT (id) DO NOTHING",
+		[PGS_KEEP] = PUT_SQL " ON CONFLICT (id) DO NOTHING",
+		[PGS_KEEP_ARCHIVED] = PUT_SQL " ON CONFLICT (id) DO NOTHING",
 	};
-	(void)len;
 	PGresult *r = run(p->conn, sql[mode], 13, params, cause);
 	if (!r)
 		return QUEUE_EIO;
-	p->inserted = strcmp(pq.PQcmdTuples(r), "1") == 0;
+	int written = strcmp(pq.PQcmdTuples(r), "1") == 0;
 	pq.PQclear(r);
-	return QUEUE_OK;
+	return written;
 }
 
 int pgs_set_counts(struct pgs *p, unsigned long last_id, unsigned long archived_count,

@@ -37,11 +37,12 @@ struct pgs;
  * QUEUE_OK, or QUEUE_EIO / QUEUE_ECORRUPT with *cause.
  */
 int pgs_open(const char *dsn, const char *host, struct pgs **out, char **cause);
-void pgs_close(struct pgs *p);
-/* In a child after fork: forget p without telling the server (pgs_close would end the
- * parent's session). */
+/*
+ * The connection lives until the process exits (the server then ends its session; with no
+ * transaction open it logs nothing).  In a child after fork: forget p without a word to the
+ * server, whose session is still the parent's.
+ */
 void pgs_forget(struct pgs *p);
-const char *pgs_host(const struct pgs *p);
 
 /*
  * Create or migrate the schema to PGS_SCHEMA_VERSION in one transaction (with dry_run, rolled
@@ -65,13 +66,19 @@ int pgs_load(struct pgs *p, struct queue_entry **entries, size_t *n, unsigned lo
 /* A task's line (malloc'd, NUL-terminated).  QUEUE_ENOENT when there is no such row. */
 int pgs_doc(struct pgs *p, uint64_t id, char **doc, size_t *len, char **cause);
 
-/* Insert or replace a task's row: its entry, the host it names (or NULL) and its line. */
-int pgs_put(struct pgs *p, const struct queue_entry *e, const char *host, const char *doc,
-            size_t len, char **cause);
+/* What pgs_put does with a row whose id is there already. */
+enum pgs_put_mode {
+	PGS_REPLACE,          /* replace it: a transaction's change */
+	PGS_KEEP,             /* keep it: a copy (store migrate) never overwrites */
+	PGS_KEEP_ARCHIVED,    /* keep it; a new row goes straight into the archive */
+};
 
-/* Insert a task's row unless its id is there (*inserted says which); archived or live. */
-int pgs_insert(struct pgs *p, const struct queue_entry *e, const char *host, const char *doc,
-               size_t len, int archived, int *inserted, char **cause);
+/*
+ * Write a task's row: its entry, the host it names (or NULL) and its line (NUL-terminated).
+ * 1 when a row was written, 0 when PGS_KEEP* found the id there, or QUEUE_EIO with *cause.
+ */
+int pgs_put(struct pgs *p, const struct queue_entry *e, const char *host, const char *doc,
+            enum pgs_put_mode mode, char **cause);
 
 /* Record the last id handed out and how many tasks are archived. */
 int pgs_set_counts(struct pgs *p, unsigned long last_id, unsigned long archived_count,

@@ -28,7 +28,6 @@
 	X(int, PQntuples, (const PGresult *res))                                                  \
 	X(char *, PQgetvalue, (const PGresult *res, int tup_num, int field_num))                  \
 	X(int, PQgetlength, (const PGresult *res, int tup_num, int field_num))                    \
-	X(int, PQgetisnull, (const PGresult *res, int tup_num, int field_num))                    \
 	X(char *, PQcmdTuples, (PGresult *res))                                                   \
 	X(int, PQsocket, (const PGconn *conn))                                                    \
 	X(PQnoticeProcessor, PQsetNoticeProcessor, (PGconn *conn, PQnoticeProcessor proc, void *arg))

@@ -64,6 +64,8 @@ static struct pgs *shared_store;
 
 static int pg_load(struct queue *q, enum pgs_mode mode, char **cause);
 static int pg_commit(struct queue *q, int64_t archive_before, char **cause);
+static int pg_put(struct queue *q, const struct task *t, enum pgs_put_mode mode, char **cause);
+static int pg_parse(uint64_t id, const char *doc, size_t len, struct task **out, char **cause);
 
 void queue_default_options(struct queue_options *o)
 {
@@ -600,10 +602,11 @@ int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause)
 	if (q->pg) {
 		size_t len;
 		int rc = pgs_doc(q->pg, id, &buf, &len, cause);
+		if (rc == QUEUE_OK)
+			rc = pg_parse(id, buf, len, out, cause);
+		free(buf);
 		if (rc < 0)
 			return rc;
-		*out = parse_task(buf, len, &why);
-		free(buf);
 	} else if (e->offset >= q->jsize && q->lockfd >= 0) {
 		/* staged in this transaction, not yet in the journal */
 		buf = q->staged + (e->offset - q->jsize);
@@ -620,12 +623,6 @@ int queue_get(struct queue *q, uint64_t id, struct task **out, char **cause)
 		if (!*out && !why)
 			why = strdup(CHANGED_IN_PLACE);
 		free(buf);
-	}
-	if (!*out && q->pg) {
-		int rc = set_cause(cause, QUEUE_ECORRUPT, "the postgres store's row of T-%02llu is not a "
-		                   "valid task: %s", (unsigned long long)id, why ? why : "invalid task");
-		free(why);
-		return rc;
 	}
 	if (!*out) {
 		int rc = corrupt(cause, e->offset, 0, why ? why : "invalid task");
@@ -695,19 +692,15 @@ int queue_put(struct queue *q, const struct task *t, char **cause)
 {
 	if (q->lockfd < 0 && !q->pg_write)
 		return set_cause(cause, QUEUE_EIO, "internal error: queue_put outside a transaction");
+	if (q->pg) {
+		/* The row is written at once; the transaction makes the commit whole. */
+		int rc = pg_put(q, t, PGS_REPLACE, cause);
+		return rc < 0 ? rc : QUEUE_OK;
+	}
 	size_t len;
 	char *text = task_line(t, &len);
 	if (!text)
 		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
-	if (q->pg) {
-		/* The row is written at once; the transaction makes the commit whole. */
-		struct queue_entry e = entry_of(t, 0, text, len);
-		int rc = pgs_put(q->pg, &e, t->host, text, len, cause);
-		cJSON_free(text);
-		if (rc == QUEUE_OK && upsert(q, &e) < 0)
-			rc = set_cause(cause, QUEUE_ENOMEM, "out of memory");
-		return rc;
-	}
 	if (q->staged_len + len + 1 > q->staged_cap) {
 		size_t cap = (q->staged_len + len + 1) * 2;
 		char *grown = realloc(q->staged, cap);
@@ -1199,6 +1192,36 @@ int queue_shared(const struct queue *q)
 	return q->pg != NULL;
 }
 
+/*
+ * Write t's row (pgs_put's mode) and, unless it went to the archive, its entry: 1 written, 0
+ * kept (the id was there), or an error.
+ */
+static int pg_put(struct queue *q, const struct task *t, enum pgs_put_mode mode, char **cause)
+{
+	size_t len;
+	char *text = task_line(t, &len);
+	if (!text)
+		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+	struct queue_entry e = entry_of(t, 0, text, len);
+	int rc = pgs_put(q->pg, &e, t->host, text, mode, cause);
+	cJSON_free(text);
+	if (rc == 1 && mode != PGS_KEEP_ARCHIVED && upsert(q, &e) < 0)
+		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
+	return rc;
+}
+
+/* A row's line as a task: QUEUE_OK with *out, or QUEUE_ECORRUPT naming the row. */
+static int pg_parse(uint64_t id, const char *doc, size_t len, struct task **out, char **cause)
+{
+	char *why = NULL;
+	if ((*out = parse_task(doc, len, &why)))
+		return QUEUE_OK;
+	int rc = set_cause(cause, QUEUE_ECORRUPT, "the postgres store's row of T-%02llu is not a "
+	                   "valid task: %s", (unsigned long long)id, why ? why : "invalid task");
+	free(why);
+	return rc;
+}
+
 static int pg_load(struct queue *q, enum pgs_mode mode, char **cause)
 {
 	int rc = pgs_begin(q->pg, mode, mode == PGS_CLAIM && (q->flags & QUEUE_FLEET), cause);
@@ -1253,18 +1276,14 @@ int queue_claim(struct queue *q, const uint64_t *ids, size_t n, int64_t now, int
 		return QUEUE_OK;
 	if (q->pg) {
 		uint64_t id;
-		char *doc = NULL, *why = NULL;
+		char *doc = NULL;
 		size_t len;
 		if ((rc = pgs_claim(q->pg, ids, n, &id, &doc, &len, cause)) < 0 || !id)
 			return rc;
-		t = parse_task(doc, len, &why);
+		rc = pg_parse(id, doc, len, &t, cause);
 		free(doc);
-		if (!t) {
-			rc = set_cause(cause, QUEUE_ECORRUPT, "the postgres store's row of T-%02llu is not "
-			               "a valid task: %s", (unsigned long long)id, why ? why : "invalid task");
-			free(why);
+		if (rc < 0)
 			return rc;
-		}
 		task_expire(t, now, &q->opts.backoff);   /* a lapsed claim is pending again */
 	} else if ((rc = queue_get(q, ids[0], &t, cause)) < 0) {
 		return rc;
@@ -1294,22 +1313,12 @@ int queue_import(struct queue *q, const struct task *t, int archived, char **cau
 	if (!q->pg || !q->pg_write)
 		return set_cause(cause, QUEUE_EIO, "internal error: queue_import needs a postgres write "
 		                 "transaction");
-	size_t len;
-	char *text = task_line(t, &len);
-	if (!text)
-		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
-	struct queue_entry e = entry_of(t, 0, text, len);
-	int inserted = 0, rc = pgs_insert(q->pg, &e, t->host, text, len, archived, &inserted, cause);
-	cJSON_free(text);
+	int rc = pg_put(q, t, archived ? PGS_KEEP_ARCHIVED : PGS_KEEP, cause);
 	if (rc < 0)
 		return rc;
-	if (inserted && archived)
-		q->archived_count++;
-	else if (inserted && upsert(q, &e) < 0)
-		return set_cause(cause, QUEUE_ENOMEM, "out of memory");
-	if (t->id > q->last_id)
-		q->last_id = t->id;
-	return inserted;
+	q->archived_count += rc && archived;
+	queue_reserve_ids(q, t->id);
+	return rc;
 }
 
 void queue_reserve_ids(struct queue *q, unsigned long last_id)
